@@ -1,0 +1,79 @@
+using System.Buffers;
+using System.Net;
+using System.Runtime.InteropServices;
+using CbuffTcp.Protocols;
+
+namespace CbuffTcp.Cli;
+
+/// <summary><c>cbuff serve</c>: runs a demo server until Ctrl+C or SIGTERM, then stops gracefully.</summary>
+internal static class ServeCommand
+{
+    public static async Task<int> RunAsync(IReadOnlyList<string> args)
+    {
+        if (args is ["-h" or "--help"])
+        {
+            return Usage.Print(Console.Out, exitCode: 0);
+        }
+
+        var options = ServeOptions.Parse(args, out var error);
+        if (options is null)
+        {
+            return Usage.Fail(error!);
+        }
+
+        IProtocol<ReadOnlySequence<byte>> protocol = options.Protocol == WireProtocol.Line
+            ? new LineProtocol(options.MaxFrame)
+            : new LengthPrefixedProtocol(headerSize: 4, bigEndian: true, maxFrameSize: options.MaxFrame);
+        var serverOptions = new TcpServerOptions
+        {
+            MaxFrameSize = options.MaxFrame,
+            SendQueueMaxBytes = options.SendQueueLimit,
+            MaxConnections = options.MaxConnections,
+        };
+
+        var log = new ServeLog(Console.Out);
+        var handler = new ServeHandler(options.Mode, log);
+        var server = new TcpServer<ReadOnlySequence<byte>>(protocol, handler, serverOptions);
+        handler.Server = server;
+
+        using var stop = new CancellationTokenSource();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+
+        try
+        {
+            await server.StartAsync(new IPEndPoint(options.Host, options.Port)).ConfigureAwait(false);
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            return Usage.Fail($"cannot listen on {options.Host}:{options.Port}: {ex.Message}");
+        }
+
+        var endPoint = server.LocalEndPoint!;
+        log.Line($"listening on {FormatEndPoint(endPoint)}");
+        log.Info($"protocol {options.Protocol.ToString().ToLowerInvariant()}, mode {options.Mode.ToString().ToLowerInvariant()}, max frame {options.MaxFrame} bytes");
+
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        finally
+        {
+            log.Info($"stopping ({server.ClientCount} clients)");
+            await server.StopAsync().ConfigureAwait(false);
+            log.Info("stopped");
+        }
+
+        return 0;
+
+        void Stop(PosixSignalContext context)
+        {
+            // Handled here: the process exits through the graceful stop above, not the runtime's default.
+            context.Cancel = true;
+            stop.Cancel();
+        }
+    }
+
+    private static string FormatEndPoint(IPEndPoint endPoint) =>
+        endPoint.Address.IsIPv4MappedToIPv6 ? $"{endPoint.Address.MapToIPv4()}:{endPoint.Port}" : endPoint.ToString();
+}

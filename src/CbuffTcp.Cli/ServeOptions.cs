@@ -1,0 +1,94 @@
+using System.Globalization;
+using System.Net;
+
+namespace CbuffTcp.Cli;
+
+internal enum WireProtocol
+{
+    Line,
+    Length,
+}
+
+internal enum ServeMode
+{
+    Chat,
+    Echo,
+    Broadcast,
+}
+
+/// <summary>The parsed options of <c>cbuff serve</c>.</summary>
+internal sealed record ServeOptions(
+    IPAddress Host,
+    int Port,
+    WireProtocol Protocol,
+    ServeMode Mode,
+    int MaxFrame,
+    int SendQueueLimit,
+    int MaxConnections)
+{
+    /// <summary>Parses the arguments after <c>serve</c>; on a bad option returns null and the error text.</summary>
+    public static ServeOptions? Parse(IReadOnlyList<string> args, out string? error)
+    {
+        var host = IPAddress.Any;
+        var port = 9000;
+        var protocol = WireProtocol.Line;
+        ServeMode? mode = null;
+        var maxFrame = 1024 * 1024;
+        var sendQueueLimit = 4 * 1024 * 1024;
+        var maxConnections = 10_000;
+        error = null;
+
+        for (var i = 0; i < args.Count; i++)
+        {
+            var name = args[i];
+            if (i + 1 >= args.Count)
+            {
+                error = name.StartsWith("--", StringComparison.Ordinal) ? $"option '{name}' needs a value" : $"unexpected argument '{name}'";
+                return null;
+            }
+
+            var value = args[++i];
+            error = name switch
+            {
+                "--host" => IPAddress.TryParse(value, out host!) ? null : $"--host: '{value}' is not an IP address",
+                "--port" => ParseInt(value, 0, 65535, out port) ? null : $"--port: '{value}' is not a port (0-65535)",
+                "--protocol" => Enum.TryParse(value, ignoreCase: true, out protocol) && Enum.IsDefined(protocol) && !int.TryParse(value, out _)
+                    ? null : $"--protocol: '{value}' is not one of line, length",
+                "--mode" => ParseMode(value, out mode),
+                "--max-frame" => ParseInt(value, 1, 1024 * 1024 * 1024, out maxFrame) ? null : $"--max-frame: '{value}' is not a size from 1 to 1073741824",
+                "--send-queue-limit" => ParseInt(value, 1, int.MaxValue, out sendQueueLimit) ? null : $"--send-queue-limit: '{value}' is not a positive byte count",
+                "--max-connections" => ParseInt(value, 1, int.MaxValue, out maxConnections) ? null : $"--max-connections: '{value}' is not a positive count",
+                _ => $"unknown option '{name}'",
+            };
+
+            if (error is not null)
+            {
+                return null;
+            }
+        }
+
+        var resolvedMode = mode ?? (protocol == WireProtocol.Line ? ServeMode.Chat : ServeMode.Echo);
+        if (resolvedMode == ServeMode.Chat && protocol != WireProtocol.Line)
+        {
+            error = "--mode chat needs --protocol line";
+            return null;
+        }
+
+        return new ServeOptions(host, port, protocol, resolvedMode, maxFrame, sendQueueLimit, maxConnections);
+    }
+
+    private static string? ParseMode(string value, out ServeMode? mode)
+    {
+        mode = null;
+        if (Enum.TryParse<ServeMode>(value, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(value, out _))
+        {
+            mode = parsed;
+            return null;
+        }
+
+        return $"--mode: '{value}' is not one of chat, echo, broadcast";
+    }
+
+    private static bool ParseInt(string value, int min, int max, out int result) =>
+        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out result) && result >= min && result <= max;
+}

@@ -1,0 +1,34 @@
+namespace CbuffTcp.Cli;
+
+internal static class Usage
+{
+    public const string Text = """
+        usage: cbuff serve [options]
+
+        Runs a demo server.
+          --host ADDRESS            address to listen on (default 0.0.0.0; use :: for IPv6 dual mode)
+          --port N                  TCP port, 0 picks a free one (default 9000)
+          --protocol line|length    line: UTF-8 text ending in \n (\r\n accepted)
+                                    length: 4-byte big-endian payload length, then the payload (default line)
+          --mode chat|echo|broadcast
+                                    chat: a chat room for nc/telnet (default with line; needs line)
+                                    echo: every message goes back to its sender (default with length)
+                                    broadcast: every message goes to every client, sender included
+          --max-frame BYTES         largest message accepted (default 1048576)
+          --send-queue-limit BYTES  most bytes queued per client before sends are refused (default 4194304)
+          --max-connections N       most clients at once (default 10000)
+        """;
+
+    public static int Print(TextWriter writer, int exitCode)
+    {
+        writer.WriteLine(Text);
+        return exitCode;
+    }
+
+    public static int Fail(string message)
+    {
+        Console.Error.WriteLine($"cbuff: {message}");
+        Console.Error.WriteLine("run 'cbuff --help' for usage");
+        return 2;
+    }
+}

@@ -1,0 +1,135 @@
+using System.Net;
+using System.Net.Sockets;
+using CbuffTcp.Connections;
+
+namespace CbuffTcp;
+
+/// <summary>
+/// The client side: connects to a server and runs the same connection core as the server does (one read loop, one
+/// write loop, a bounded send queue), with the same protocols and handler events. Events name the connection's
+/// <see cref="ClientInfo"/>; its <see cref="ClientInfo.Id"/> counts the connects of this instance (1, 2, …).
+/// </summary>
+/// <typeparam name="TMessage">The protocol's message type.</typeparam>
+/// <remarks>Thread-safe. After a connection ends, <c>ConnectAsync</c> may be called again.</remarks>
+public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
+{
+    private readonly IProtocol<TMessage> _protocol;
+    private readonly ITcpHandler<TMessage> _handler;
+    private readonly TcpClientOptions _options;
+    private readonly MessagePacker<TMessage> _packer;
+    private readonly Lock _lock = new();
+    private Connection<TMessage>? _connection;
+    private Task _completion = Task.CompletedTask;
+    private long _connects;
+
+    /// <summary>Creates a client; it does nothing until <see cref="ConnectAsync(string, int, CancellationToken)"/>.</summary>
+    /// <param name="protocol">Turns bytes into messages and back.</param>
+    /// <param name="handler">Receives the connection's events.</param>
+    /// <param name="options">Limits and behaviour; defaults when null. Validated at connect.</param>
+    public TcpClientConnection(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler, TcpClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(protocol);
+        ArgumentNullException.ThrowIfNull(handler);
+        _protocol = protocol;
+        _handler = handler;
+        _options = options ?? new TcpClientOptions();
+        _packer = new MessagePacker<TMessage>(protocol, handler);
+    }
+
+    /// <summary>The current (or last) connection; null before the first connect.</summary>
+    public ClientInfo? Info => _connection?.Info;
+
+    /// <summary>True while connected and not closing.</summary>
+    public bool IsConnected => _connection is { IsClosing: false } && !_completion.IsCompleted;
+
+    /// <summary>Completes when the current connection has ended and its <c>OnDisconnectedAsync</c> has run.</summary>
+    public Task Completion => _completion;
+
+    /// <summary>Bytes queued or being written now.</summary>
+    public int QueuedBytes => _connection?.QueuedBytes ?? 0;
+
+    /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> (a name or an address) and starts the connection.</summary>
+    /// <exception cref="InvalidOperationException">Already connected.</exception>
+    /// <exception cref="TimeoutException">Not connected within <see cref="TcpClientOptions.ConnectTimeout"/>.</exception>
+    /// <exception cref="SocketException">The connection was refused or the host is unreachable.</exception>
+    public Task ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        return ConnectCoreAsync(new DnsEndPoint(host, port), cancellationToken);
+    }
+
+    /// <summary>Connects to <paramref name="endPoint"/> and starts the connection.</summary>
+    /// <exception cref="InvalidOperationException">Already connected.</exception>
+    /// <exception cref="TimeoutException">Not connected within <see cref="TcpClientOptions.ConnectTimeout"/>.</exception>
+    /// <exception cref="SocketException">The connection was refused or the host is unreachable.</exception>
+    public Task ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        return ConnectCoreAsync(endPoint, cancellationToken);
+    }
+
+    /// <summary>Packs <paramref name="message"/> and queues it. Never blocks; the result says what happened.</summary>
+    public SendResult Send(in TMessage message)
+    {
+        var connection = _connection;
+        if (connection is null || connection.IsClosing)
+        {
+            return SendResult.Closed;
+        }
+
+        return _packer.Pack(message, connection, static (c, packet) => c.EnqueuePacked(packet));
+    }
+
+    /// <summary>
+    /// Closes gracefully: flushes what was queued, closes the socket, and completes once <c>OnDisconnectedAsync</c>
+    /// has run with <see cref="DisconnectReason.ClosedByServer"/> (local close) and <paramref name="reason"/>.
+    /// </summary>
+    public Task CloseAsync(string reason = "closed by client")
+    {
+        _connection?.BeginClose(DisconnectReason.ClosedByServer, reason);
+        return _completion;
+    }
+
+    /// <summary>Closes the connection if open and waits for it to end.</summary>
+    public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
+
+    private async Task ConnectCoreAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var settings = ConnectionSettings.From(_options);
+        lock (_lock)
+        {
+            if (_connection is not null && !_completion.IsCompleted)
+            {
+                throw new InvalidOperationException("Already connected; close the connection before connecting again.");
+            }
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = settings.NoDelay };
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(_options.ConnectTimeout);
+            try
+            {
+                await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Connecting to {endPoint} took longer than {_options.ConnectTimeout.TotalSeconds:0.###} s.");
+            }
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var info = new ClientInfo(Interlocked.Increment(ref _connects), socket.RemoteEndPoint, socket.LocalEndPoint);
+        var connection = new Connection<TMessage>(info, new SocketTransport(socket), _protocol, _handler, settings);
+        lock (_lock)
+        {
+            _connection = connection;
+            _completion = Task.Run(connection.RunAsync, CancellationToken.None);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Collections.Concurrent;
+using CbuffTcp.Connections;
+
+namespace CbuffTcp;
+
+/// <summary>
+/// The live connections of a server, by id. Lookups are lock-free; broadcast walks a snapshot array that is rebuilt
+/// only after the set changed, so a broadcast allocates nothing while the set is stable, and costs at most one extra
+/// pass over the clients when they churn.
+/// </summary>
+internal sealed class ClientRegistry<TMessage>
+{
+    private readonly ConcurrentDictionary<long, Connection<TMessage>> _connections = new();
+    private Snapshot? _snapshot;
+    private int _version;
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    public bool TryAdd(Connection<TMessage> connection)
+    {
+        if (!_connections.TryAdd(connection.Id, connection))
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref _count);
+        Interlocked.Increment(ref _version);
+        return true;
+    }
+
+    public void Remove(Connection<TMessage> connection)
+    {
+        if (_connections.TryRemove(new KeyValuePair<long, Connection<TMessage>>(connection.Id, connection)))
+        {
+            Interlocked.Decrement(ref _count);
+            Interlocked.Increment(ref _version);
+        }
+    }
+
+    public bool TryGet(long id, out Connection<TMessage> connection) => _connections.TryGetValue(id, out connection!);
+
+    /// <summary>The connections as of the latest change. The array is never modified after it is returned.</summary>
+    public Connection<TMessage>[] GetSnapshot()
+    {
+        // The version is read before the dictionary: a change racing with the rebuild bumps it afterwards,
+        // so a stale array is never stored under the newest version.
+        var version = Volatile.Read(ref _version);
+        var snapshot = Volatile.Read(ref _snapshot);
+        if (snapshot is not null && snapshot.Version == version)
+        {
+            return snapshot.Connections;
+        }
+
+        snapshot = new Snapshot(version, [.. _connections.Values]);
+        Volatile.Write(ref _snapshot, snapshot);
+        return snapshot.Connections;
+    }
+
+    private sealed record Snapshot(int Version, Connection<TMessage>[] Connections);
+}

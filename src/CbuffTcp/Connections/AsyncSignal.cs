@@ -1,0 +1,29 @@
+using System.Threading.Tasks.Sources;
+
+namespace CbuffTcp.Connections;
+
+/// <summary>
+/// A reusable, allocation-free wake-up for one waiter at a time: the write loop awaits it when its queue is empty,
+/// and the first producer after that sets it. Continuations run on the thread pool, so a producer never runs the
+/// write loop (and its socket send) on its own stack.
+/// </summary>
+internal sealed class AsyncSignal : IValueTaskSource
+{
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+
+    /// <summary>Arms the signal for the next wait. Only the waiter calls this, and only after its previous wait ended.</summary>
+    public void Reset() => _core.Reset();
+
+    /// <summary>The wait for the armed signal.</summary>
+    public ValueTask WaitAsync() => new(this, _core.Version);
+
+    /// <summary>Wakes the waiter. Callers guarantee one <see cref="Set"/> per <see cref="Reset"/>.</summary>
+    public void Set() => _core.SetResult(true);
+
+    void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}

@@ -1,0 +1,110 @@
+using System.Buffers;
+
+namespace CbuffTcp.Connections;
+
+internal sealed partial class Connection<TMessage>
+{
+    /// <summary>Queues bytes that are already packed (shared by a broadcast, or packed by <see cref="MessagePacker{TMessage}"/>).</summary>
+    public SendResult EnqueuePacked(ReadOnlySpan<byte> packet)
+    {
+        var result = _sendQueue.TryEnqueue(packet);
+        if (result == SendResult.QueueFull && _settings.SlowConsumerPolicy == SlowConsumerPolicy.Disconnect)
+        {
+            BeginClose(DisconnectReason.SlowConsumer, $"send queue full ({_settings.SendQueueMaxBytes} bytes / {_settings.SendQueueMaxMessages} messages)");
+        }
+
+        return result;
+    }
+
+    /// <summary>Send queue to transport: sleeps until there is work, then sends everything queued with one call.</summary>
+    private async Task WriteLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var outcome = _sendQueue.TryTake(out var outgoing);
+                if (outcome == TakeOutcome.Completed)
+                {
+                    break;
+                }
+
+                if (outcome == TakeOutcome.Wait)
+                {
+                    await _sendQueue.WaitAsync().ConfigureAwait(false);
+                    continue;
+                }
+
+                try
+                {
+                    await _transport.SendAsync(outgoing.Memory).ConfigureAwait(false);
+                    if (outgoing.MessageLengths is { } lengths)
+                    {
+                        await NotifySentAsync(outgoing, lengths).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    _sendQueue.Release(outgoing);
+                }
+            }
+
+            // Everything queued is written: a graceful FIN, which also ends the receive loop.
+            _transport.Shutdown();
+        }
+        catch (Exception ex)
+        {
+            if (!IsClosing && !IsTransportError(ex))
+            {
+                ReportClientError($"Sending failed: {ex.Message}", ex);
+            }
+
+            BeginClose(ClassifyTransportError(ex), ex.Message);
+            _transport.Abort();
+        }
+        finally
+        {
+            _sendQueue.CompleteAndDiscard();
+            _flushed.TrySetResult();
+        }
+    }
+
+    private async ValueTask NotifySentAsync(OutgoingBytes outgoing, List<int> lengths)
+    {
+        await _callbackGate!.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var offset = 0;
+            foreach (var length in lengths)
+            {
+                NotifySent(outgoing.Buffer, offset, length);
+                offset += length;
+            }
+        }
+        finally
+        {
+            _callbackGate.Release();
+        }
+    }
+
+    private void NotifySent(byte[] buffer, int offset, int length)
+    {
+        try
+        {
+            var packet = new ReadOnlySequence<byte>(buffer, offset, length);
+            if (!_protocol.TryDepack(ref packet, out var message))
+            {
+                ReportClientError($"{_protocol.GetType().Name} could not decode a packet it packed; OnSent skipped for it.", null);
+                return;
+            }
+
+            _handler.OnSent(Info, message, buffer.AsSpan(offset, length));
+        }
+        catch (Exception ex)
+        {
+            var text = $"{nameof(ITcpHandler<TMessage>.OnSent)} threw {ex.GetType().Name}: {ex.Message}";
+            ReportClientError(text, ex);
+            BeginClose(DisconnectReason.HandlerError, text);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using System.IO.Pipelines;
+
+namespace CbuffTcp.Connections;
+
+/// <summary>
+/// One connection, on either side: a receive loop (transport to pipe), a decode loop (pipe to protocol to handler),
+/// with AsyncReceive a dispatch loop (ordered per-client handler queue), and a write loop (send queue to transport).
+/// <see cref="RunAsync"/> owns the lifecycle: connected, the loops, then disconnected exactly once.
+/// </summary>
+internal sealed partial class Connection<TMessage>
+{
+    private readonly ConnectionTransport _transport;
+    private readonly IProtocol<TMessage> _protocol;
+    private readonly ITcpHandler<TMessage> _handler;
+    private readonly ConnectionSettings _settings;
+    private readonly Action<Connection<TMessage>>? _onClosing;
+    private readonly Pipe _input;
+    private readonly SendQueue _sendQueue;
+    private volatile bool _ready;
+    private readonly TaskCompletionSource _flushed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Serializes OnSent (write loop) with the receive-side callbacks, so one client's callbacks never overlap.
+    // Only needed, and only created, when NotifySent is on.
+    private readonly SemaphoreSlim? _callbackGate;
+
+    public Connection(
+        ClientInfo info,
+        ConnectionTransport transport,
+        IProtocol<TMessage> protocol,
+        ITcpHandler<TMessage> handler,
+        ConnectionSettings settings,
+        Action<Connection<TMessage>>? onClosing = null)
+    {
+        Info = info;
+        _transport = transport;
+        _protocol = protocol;
+        _handler = handler;
+        _settings = settings;
+        _onClosing = onClosing;
+        _input = new Pipe(new PipeOptions(
+            pauseWriterThreshold: settings.PauseReadingThreshold,
+            resumeWriterThreshold: settings.PauseReadingThreshold / 2,
+            minimumSegmentSize: ConnectionSettings.ReceiveSegmentSize,
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline,
+            useSynchronizationContext: false));
+        _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent);
+        _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
+    }
+
+    public ClientInfo Info { get; }
+
+    public long Id => Info.Id;
+
+    /// <summary>
+    /// True once <c>OnConnectedAsync</c> has completed. Broadcasts skip connections that are not yet ready, so no
+    /// client sees a broadcast before what its own <c>OnConnectedAsync</c> sent (a welcome, say).
+    /// </summary>
+    public bool IsReady => _ready;
+
+    /// <summary>Bytes queued for this client or being written now.</summary>
+    public int QueuedBytes => _sendQueue.QueuedBytes;
+
+    /// <summary>Times the write loop woke from an empty queue (zero for a client nobody sends to).</summary>
+    public long WriteLoopWakeups => _sendQueue.Wakeups;
+
+    /// <summary>Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned.</summary>
+    public async Task RunAsync()
+    {
+        if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c.Info), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
+        {
+            _ready = true;
+            var receiving = ReceiveLoopAsync();
+            var writing = WriteLoopAsync();
+            await DecodeLoopAsync().ConfigureAwait(false);
+            await writing.ConfigureAwait(false);
+            await receiving.ConfigureAwait(false);
+        }
+        else
+        {
+            // OnConnected failed: nothing was read; flush what it may have queued, then end.
+            await WriteLoopAsync().ConfigureAwait(false);
+        }
+
+        _transport.Dispose();
+        _input.Reader.Complete();
+        _input.Writer.Complete();
+        _onClosing?.Invoke(this);
+        var reason = _closeReason ?? new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
+        await InvokeHandlerAsync(c => c._handler.OnDisconnectedAsync(c.Info, reason), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
+        _callbackGate?.Dispose();
+    }
+
+    /// <summary>
+    /// Runs one handler callback, reporting what it throws through <c>OnClientError</c> and closing this client.
+    /// Returns false when it threw.
+    /// </summary>
+    private async ValueTask<bool> InvokeHandlerAsync(Func<Connection<TMessage>, ValueTask> callback, string name)
+    {
+        try
+        {
+            await callback(this).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            ReportClientError($"{name} threw {ex.GetType().Name}: {ex.Message}", ex);
+            BeginClose(DisconnectReason.HandlerError, $"{name} threw {ex.GetType().Name}: {ex.Message}");
+            return false;
+        }
+    }
+
+    private void ReportClientError(string message, Exception? exception)
+    {
+        try
+        {
+            _handler.OnClientError(Info, message, exception);
+        }
+        catch (Exception)
+        {
+            // The error handler itself failed; the connection is closing for the original error already,
+            // and there is no further place to report this one. (Logging arrives with ILogger support.)
+        }
+    }
+}

@@ -1,0 +1,25 @@
+namespace CbuffTcp.Connections;
+
+/// <summary>
+/// The byte stream under a connection. The connection core talks only to this seam, so sockets, TLS streams and
+/// in-memory pipes (in tests) all run the same read, decode and write loops.
+/// </summary>
+internal abstract class ConnectionTransport : IDisposable
+{
+    /// <summary>Completes when data (or the end of the stream) is available, without holding a buffer while waiting.</summary>
+    public abstract ValueTask<int> WaitForDataAsync();
+
+    /// <summary>Reads what is available into <paramref name="buffer"/>; 0 means the peer closed its side.</summary>
+    public abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer);
+
+    /// <summary>Writes all of <paramref name="buffer"/>.</summary>
+    public abstract ValueTask SendAsync(ReadOnlyMemory<byte> buffer);
+
+    /// <summary>Graceful end once output is flushed: FIN in both directions, which also ends a pending receive.</summary>
+    public abstract void Shutdown();
+
+    /// <summary>Ends the connection at once (RST), failing any pending receive or send.</summary>
+    public abstract void Abort();
+
+    public abstract void Dispose();
+}

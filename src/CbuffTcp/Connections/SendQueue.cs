@@ -1,0 +1,218 @@
+using System.Buffers;
+
+namespace CbuffTcp.Connections;
+
+/// <summary>
+/// One client's bounded queue of packed bytes. Any thread appends; the client's write loop takes everything queued
+/// at once, as one contiguous buffer, and sends it with one call. Bytes are counted exactly, from enqueue until the
+/// send that carried them completed, against both limits.
+/// </summary>
+/// <remarks>
+/// The lock guards a memcpy and a few counters, never user code: producers pack outside it (see <see cref="PackBuffer"/>).
+/// An idle queue holds no buffer: the write loop returns each buffer to the pool after sending it.
+/// </remarks>
+internal sealed class SendQueue
+{
+    private const int InitialBufferSize = 4096;
+
+    private readonly Lock _lock = new();
+    private readonly AsyncSignal _signal = new();
+    private readonly int _maxBytes;
+    private readonly int _maxMessages;
+
+    private byte[]? _pending;
+    private int _pendingBytes;
+    private int _pendingMessages;
+    private List<int>? _pendingLengths;
+    private List<int>? _spareLengths;
+    private int _inFlightBytes;
+    private int _inFlightMessages;
+    private bool _writerWaiting;
+    private bool _completed;
+
+    public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths)
+    {
+        _maxBytes = maxBytes;
+        _maxMessages = maxMessages;
+        if (recordMessageLengths)
+        {
+            _pendingLengths = [];
+            _spareLengths = [];
+        }
+    }
+
+    /// <summary>Bytes queued or being written now.</summary>
+    public int QueuedBytes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pendingBytes + _inFlightBytes;
+            }
+        }
+    }
+
+    /// <summary>Times the write loop was woken from an empty queue: stays still while the client is idle.</summary>
+    public long Wakeups { get; private set; }
+
+    public SendResult TryEnqueue(ReadOnlySpan<byte> packet)
+    {
+        bool wake;
+        lock (_lock)
+        {
+            if (_completed)
+            {
+                return SendResult.Closed;
+            }
+
+            var queuedBytes = _pendingBytes + _inFlightBytes;
+            if (_pendingMessages + _inFlightMessages >= _maxMessages ||
+                (queuedBytes > 0 && (long)queuedBytes + packet.Length > _maxBytes))
+            {
+                return SendResult.QueueFull;
+            }
+
+            EnsurePendingCapacity(_pendingBytes + packet.Length);
+            packet.CopyTo(_pending.AsSpan(_pendingBytes));
+            _pendingBytes += packet.Length;
+            _pendingMessages++;
+            _pendingLengths?.Add(packet.Length);
+            wake = _writerWaiting;
+            _writerWaiting = false;
+        }
+
+        if (wake)
+        {
+            _signal.Set();
+        }
+
+        return SendResult.Queued;
+    }
+
+    /// <summary>
+    /// For the write loop: takes everything queued. When nothing is, arms the wake-up and returns
+    /// <see cref="TakeOutcome.Wait"/> (then await <see cref="WaitAsync"/>), or <see cref="TakeOutcome.Completed"/>
+    /// once the queue is completed and drained.
+    /// </summary>
+    public TakeOutcome TryTake(out OutgoingBytes outgoing)
+    {
+        lock (_lock)
+        {
+            if (_pendingMessages == 0)
+            {
+                outgoing = default;
+                if (_completed)
+                {
+                    return TakeOutcome.Completed;
+                }
+
+                _signal.Reset();
+                _writerWaiting = true;
+                return TakeOutcome.Wait;
+            }
+
+            outgoing = new OutgoingBytes(_pending!, _pendingBytes, _pendingMessages, _pendingLengths);
+            _inFlightBytes = _pendingBytes;
+            _inFlightMessages = _pendingMessages;
+            _pending = null;
+            _pendingBytes = 0;
+            _pendingMessages = 0;
+            (_pendingLengths, _spareLengths) = (_spareLengths, _pendingLengths);
+            return TakeOutcome.Taken;
+        }
+    }
+
+    public ValueTask WaitAsync()
+    {
+        Wakeups++;
+        return _signal.WaitAsync();
+    }
+
+    /// <summary>For the write loop, once the bytes it took were written (or failed): frees them from the limits.</summary>
+    public void Release(in OutgoingBytes outgoing)
+    {
+        if (outgoing.Buffer is { Length: > 0 } buffer)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        outgoing.MessageLengths?.Clear();
+        lock (_lock)
+        {
+            _inFlightBytes = 0;
+            _inFlightMessages = 0;
+        }
+    }
+
+    /// <summary>Refuses new messages from now on; the write loop drains what is queued, then sees <see cref="TakeOutcome.Completed"/>.</summary>
+    public void Complete()
+    {
+        bool wake;
+        lock (_lock)
+        {
+            _completed = true;
+            wake = _writerWaiting;
+            _writerWaiting = false;
+        }
+
+        if (wake)
+        {
+            _signal.Set();
+        }
+    }
+
+    /// <summary>Completes the queue and drops what was not sent (after a failed send or an abort). Returns the messages dropped.</summary>
+    public int CompleteAndDiscard()
+    {
+        byte[]? pending;
+        int dropped;
+        lock (_lock)
+        {
+            _completed = true;
+            pending = _pending;
+            dropped = _pendingMessages;
+            _pending = null;
+            _pendingBytes = 0;
+            _pendingMessages = 0;
+            _pendingLengths?.Clear();
+        }
+
+        if (pending is not null)
+        {
+            ArrayPool<byte>.Shared.Return(pending);
+        }
+
+        return dropped;
+    }
+
+    private void EnsurePendingCapacity(int needed)
+    {
+        if (_pending is not null && needed <= _pending.Length)
+        {
+            return;
+        }
+
+        var grown = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(InitialBufferSize, (_pending?.Length ?? 0) * 2)));
+        if (_pending is not null)
+        {
+            _pending.AsSpan(0, _pendingBytes).CopyTo(grown);
+            ArrayPool<byte>.Shared.Return(_pending);
+        }
+
+        _pending = grown;
+    }
+}
+
+internal enum TakeOutcome
+{
+    Taken,
+    Wait,
+    Completed,
+}
+
+/// <summary>The bytes one write-loop pass took: <see cref="Length"/> bytes of <see cref="Buffer"/>, holding <see cref="Messages"/> messages.</summary>
+internal readonly record struct OutgoingBytes(byte[] Buffer, int Length, int Messages, List<int>? MessageLengths)
+{
+    public ReadOnlyMemory<byte> Memory => Buffer.AsMemory(0, Length);
+}

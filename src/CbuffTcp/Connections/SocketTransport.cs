@@ -1,0 +1,54 @@
+using System.Runtime.CompilerServices;
+using System.Net.Sockets;
+
+namespace CbuffTcp.Connections;
+
+internal sealed class SocketTransport(Socket socket) : ConnectionTransport
+{
+    public Socket Socket { get; } = socket;
+
+    // A zero-byte receive waits for data without a buffer, so idle connections hold no receive memory (as Kestrel does).
+    public override ValueTask<int> WaitForDataAsync() => Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => Socket.ReceiveAsync(buffer, SocketFlags.None);
+
+    // Pooled builder: a send that has to wait reuses its state machine rather than allocating one.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public override async ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
+    {
+        // One call normally writes everything; the loop covers partial writes to a full socket buffer.
+        while (!buffer.IsEmpty)
+        {
+            var sent = await Socket.SendAsync(buffer, SocketFlags.None).ConfigureAwait(false);
+            buffer = buffer[sent..];
+        }
+    }
+
+    public override void Shutdown()
+    {
+        try
+        {
+            Socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already reset or disposed: nothing is left to shut down.
+        }
+    }
+
+    public override void Abort()
+    {
+        try
+        {
+            // Linger 0 makes the close send RST and drop unsent data: the deliberate choice for an abort.
+            Socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+
+        Socket.Dispose();
+    }
+
+    public override void Dispose() => Socket.Dispose();
+}

@@ -1,0 +1,68 @@
+namespace CbuffTcp;
+
+/// <summary>Per-connection settings shared by <see cref="TcpServerOptions"/> and <see cref="TcpClientOptions"/>.</summary>
+public abstract class TcpConnectionOptions
+{
+    /// <summary>
+    /// When true, receive callbacks leave the read loop (the seed's <c>AsyncReceive</c>): the read loop keeps decoding
+    /// while the handler works, through a bounded per-client queue of <see cref="AsyncReceiveQueueLimit"/> batches.
+    /// Messages of one client still arrive in order and callbacks for one client never overlap. Batches are copied
+    /// out of the receive buffer first (one copy per batch). Defaults to false.
+    /// </summary>
+    public bool AsyncReceive { get; set; }
+
+    /// <summary>
+    /// With <see cref="AsyncReceive"/>, how many decoded batches may wait for the handler before reading from that
+    /// client pauses. Defaults to 64.
+    /// </summary>
+    public int AsyncReceiveQueueLimit { get; set; } = 64;
+
+    /// <summary>
+    /// The most bytes one client may have queued or being written. A message that does not fit is refused with
+    /// <see cref="SendResult.QueueFull"/>; one message is always accepted into an empty queue, so a single message
+    /// larger than this limit can still be sent. Defaults to 4 MiB.
+    /// </summary>
+    public int SendQueueMaxBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>The most messages one client may have queued or being written. Defaults to 65,536.</summary>
+    public int SendQueueMaxMessages { get; set; } = 65_536;
+
+    /// <summary>What a send does when the queue is full. Defaults to <see cref="SlowConsumerPolicy.RejectSend"/>.</summary>
+    public SlowConsumerPolicy SlowConsumerPolicy { get; set; } = SlowConsumerPolicy.RejectSend;
+
+    /// <summary>
+    /// The largest frame the connection buffers while waiting for it to complete, in bytes. Input that grows past it
+    /// without forming a message closes the client with <see cref="DisconnectReason.FrameTooLarge"/>, whatever the
+    /// protocol; it also sets when reading pauses under backpressure (about this plus one buffer unconsumed).
+    /// Built-in protocols have their own limit (pass the same value). Defaults to 1 MiB.
+    /// </summary>
+    public int MaxFrameSize { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// How long closing a connection may spend flushing what was queued before it aborts the socket. Defaults to 5 seconds.
+    /// </summary>
+    public TimeSpan CloseFlushTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// When true, <see cref="ITcpHandler{TMessage}.OnSent"/> is called for every message written. It costs a record
+    /// per message and a decode per sent message, so it is off unless asked for. Defaults to false.
+    /// </summary>
+    public bool NotifySent { get; set; }
+
+    /// <summary>Disables Nagle's algorithm: small messages leave at once. Defaults to true.</summary>
+    public bool NoDelay { get; set; } = true;
+
+    internal virtual void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(AsyncReceiveQueueLimit, 1, nameof(AsyncReceiveQueueLimit));
+        ArgumentOutOfRangeException.ThrowIfLessThan(SendQueueMaxBytes, 1, nameof(SendQueueMaxBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(SendQueueMaxMessages, 1, nameof(SendQueueMaxMessages));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxFrameSize, 1, nameof(MaxFrameSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxFrameSize, 1024 * 1024 * 1024, nameof(MaxFrameSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(CloseFlushTimeout, TimeSpan.Zero, nameof(CloseFlushTimeout));
+        if (!Enum.IsDefined(SlowConsumerPolicy))
+        {
+            throw new ArgumentOutOfRangeException(nameof(SlowConsumerPolicy), SlowConsumerPolicy, "Unknown slow-consumer policy.");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+using CbuffTcp.Connections;
+
+namespace CbuffTcp;
+
+public sealed partial class TcpServer<TMessage>
+{
+    /// <summary>
+    /// Packs <paramref name="message"/> and queues it for one client (the seed's <c>SendToClient</c>). Never blocks
+    /// and never throws for the client's state: the result says what happened.
+    /// </summary>
+    /// <param name="clientId">The client's id.</param>
+    /// <param name="message">The message. It is packed before this returns, so it may be a view that is about to be reused.</param>
+    public SendResult SendToClient(long clientId, in TMessage message)
+    {
+        if (!_clients.TryGet(clientId, out var connection))
+        {
+            return SendResult.NotFound;
+        }
+
+        if (connection.IsClosing)
+        {
+            return SendResult.Closed;
+        }
+
+        return _packer.Pack(message, connection, static (c, packet) => c.EnqueuePacked(packet));
+    }
+
+    /// <summary>
+    /// Packs <paramref name="message"/> once and queues the same bytes for every connected client (the seed's
+    /// <c>SendToAllClients</c>). A client whose queue is full does not slow down or hold up the others. Clients whose
+    /// <c>OnConnectedAsync</c> has not completed yet are skipped, so nobody sees a broadcast before its own welcome.
+    /// </summary>
+    public BroadcastResult SendToAllClients(in TMessage message) => Broadcast(message, exceptClientId: 0);
+
+    /// <summary>Like <see cref="SendToAllClients"/>, but skips one client (typically the sender of a chat line).</summary>
+    public BroadcastResult SendToAllClientsExcept(long clientId, in TMessage message) => Broadcast(message, clientId);
+
+    /// <summary>
+    /// Closes one client (the seed's <c>CloseClient</c>): reading stops, what was queued for it is flushed, and its
+    /// <c>OnDisconnectedAsync</c> receives <see cref="DisconnectReason.ClosedByServer"/> with <paramref name="reason"/>.
+    /// Returns false when no client has that id.
+    /// </summary>
+    public bool CloseClient(long clientId, string reason)
+    {
+        if (!_clients.TryGet(clientId, out var connection))
+        {
+            return false;
+        }
+
+        connection.BeginClose(DisconnectReason.ClosedByServer, reason ?? string.Empty);
+        return true;
+    }
+
+    /// <summary>Closes several clients with the same reason (the seed's <c>CloseClients</c>). Returns how many were found.</summary>
+    public int CloseClients(IEnumerable<long> clientIds, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(clientIds);
+        var closed = 0;
+        foreach (var id in clientIds)
+        {
+            if (CloseClient(id, reason))
+            {
+                closed++;
+            }
+        }
+
+        return closed;
+    }
+
+    /// <summary>Bytes queued for a client or being written to it now; 0 for an unknown id.</summary>
+    public int GetQueuedBytes(long clientId) => _clients.TryGet(clientId, out var connection) ? connection.QueuedBytes : 0;
+
+    private BroadcastResult Broadcast(in TMessage message, long exceptClientId)
+    {
+        var targets = _clients.GetSnapshot();
+        var tally = new BroadcastTally(targets, exceptClientId);
+        _packer.Pack(message, tally, static (t, packet) => t.EnqueueAll(packet));
+        return new BroadcastResult(tally.Queued, tally.Rejected);
+    }
+
+    /// <summary>Carries a broadcast's targets into the packer and counts the outcome.</summary>
+    private sealed class BroadcastTally(Connection<TMessage>[] targets, long exceptClientId)
+    {
+        public int Queued { get; private set; }
+
+        public int Rejected { get; private set; }
+
+        public SendResult EnqueueAll(ReadOnlySpan<byte> packet)
+        {
+            foreach (var connection in targets)
+            {
+                if (connection.Id == exceptClientId || !connection.IsReady)
+                {
+                    continue;
+                }
+
+                if (connection.EnqueuePacked(packet) == SendResult.Queued)
+                {
+                    Queued++;
+                }
+                else
+                {
+                    Rejected++;
+                }
+            }
+
+            return SendResult.Queued;
+        }
+    }
+}

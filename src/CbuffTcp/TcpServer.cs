@@ -1,0 +1,233 @@
+using System.Net;
+using System.Net.Sockets;
+using CbuffTcp.Connections;
+
+namespace CbuffTcp;
+
+/// <summary>
+/// A TCP server for a protocol of your own (the seed's <c>CtcpsvrSt</c>): you give it a protocol and a handler; it
+/// accepts clients, runs one read loop and one write loop per client, keeps a bounded send queue per client, and
+/// tracks them by id for sends, broadcasts and closes.
+/// </summary>
+/// <typeparam name="TMessage">The protocol's message type.</typeparam>
+/// <remarks>All members are thread-safe. Send and close methods may be called from handler callbacks.</remarks>
+public sealed partial class TcpServer<TMessage> : IAsyncDisposable
+{
+    private readonly IProtocol<TMessage> _protocol;
+    private readonly ITcpHandler<TMessage> _handler;
+    private readonly TcpServerOptions _options;
+    private readonly MessagePacker<TMessage> _packer;
+    private readonly ClientRegistry<TMessage> _clients = new();
+    private readonly Lock _lifecycleLock = new();
+
+    private ConnectionSettings? _settings;
+    private Socket? _listener;
+    private Task _acceptLoop = Task.CompletedTask;
+    private CancellationTokenSource? _acceptCancellation;
+    private volatile ServerStatus _status;
+    private long _lastClientId;
+    private int _connectionTaskCount;
+    private TaskCompletionSource _allConnectionsDone = NewCompletionSource(completed: true);
+
+    /// <summary>Creates a server; it listens once started.</summary>
+    /// <param name="protocol">Turns bytes into messages and back; shared by every connection.</param>
+    /// <param name="handler">Receives the server's and clients' events.</param>
+    /// <param name="options">Limits and behaviour; defaults when null. Validated at start.</param>
+    public TcpServer(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler, TcpServerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(protocol);
+        ArgumentNullException.ThrowIfNull(handler);
+        _protocol = protocol;
+        _handler = handler;
+        _options = options ?? new TcpServerOptions();
+        _packer = new MessagePacker<TMessage>(protocol, handler);
+    }
+
+    /// <summary>Where the server is in its lifecycle.</summary>
+    public ServerStatus Status => _status;
+
+    /// <summary>The address and port the server listens on (the real port when started on port 0); null when not listening.</summary>
+    public IPEndPoint? LocalEndPoint { get; private set; }
+
+    /// <summary>How many clients are connected now.</summary>
+    public int ClientCount => _clients.Count;
+
+    /// <summary>The connected clients, as of the latest connect or disconnect.</summary>
+    public IReadOnlyList<ClientInfo> Clients => Array.ConvertAll(_clients.GetSnapshot(), static c => c.Info);
+
+    /// <summary>Connections refused because <see cref="TcpServerOptions.MaxConnections"/> was reached, since the server was created.</summary>
+    public long RejectedConnections => Interlocked.Read(ref _rejectedConnections);
+
+    /// <summary>Looks up a connected client by id.</summary>
+    public bool TryGetClient(long clientId, out ClientInfo? client)
+    {
+        var found = _clients.TryGet(clientId, out var connection);
+        client = found ? connection.Info : null;
+        return found;
+    }
+
+    /// <summary>Starts listening on every interface (IPv6 dual mode, so IPv4 clients connect too) at <paramref name="port"/>.</summary>
+    /// <param name="port">The TCP port; 0 picks a free one (read it from <see cref="LocalEndPoint"/>).</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <exception cref="InvalidOperationException">The server is not <see cref="ServerStatus.Closed"/>.</exception>
+    public Task StartAsync(int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(port);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, IPEndPoint.MaxPort);
+        var endPoint = Socket.OSSupportsIPv6 ? new IPEndPoint(IPAddress.IPv6Any, port) : new IPEndPoint(IPAddress.Any, port);
+        return StartAsync(endPoint, cancellationToken);
+    }
+
+    /// <summary>Starts listening on <paramref name="endPoint"/>; <see cref="IPAddress.IPv6Any"/> listens dual mode.</summary>
+    /// <param name="endPoint">The address and port to bind; port 0 picks a free one.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <exception cref="InvalidOperationException">The server is not <see cref="ServerStatus.Closed"/>.</exception>
+    /// <exception cref="SocketException">The address could not be bound (in use, not local, no permission).</exception>
+    public Task StartAsync(IPEndPoint endPoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lifecycleLock)
+        {
+            if (_status != ServerStatus.Closed)
+            {
+                throw new InvalidOperationException($"The server can start only when Closed; it is {_status}.");
+            }
+
+            _settings = ConnectionSettings.From(_options);
+            _status = ServerStatus.Starting;
+        }
+
+        try
+        {
+            _listener = Bind(endPoint, _options.ListenBacklog);
+            LocalEndPoint = (IPEndPoint)_listener.LocalEndPoint!;
+        }
+        catch
+        {
+            _listener?.Dispose();
+            _listener = null;
+            _status = ServerStatus.Closed;
+            throw;
+        }
+
+        _acceptCancellation = new CancellationTokenSource();
+        _allConnectionsDone = NewCompletionSource(completed: false);
+        _connectionTaskCount = 1; // the accept loop holds one count until it ends
+        _status = ServerStatus.Running;
+        _acceptLoop = AcceptLoopAsync(_listener, _settings, _acceptCancellation.Token);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Stops gracefully (the seed's <c>StopServer</c>): stops accepting, lets every client flush what was queued for
+    /// it and closes it with <see cref="DisconnectReason.ServerStopping"/>; clients still open after
+    /// <see cref="TcpServerOptions.GracefulStopTimeout"/> (or when <paramref name="cancellationToken"/> fires) are
+    /// aborted. Returns once every client's <c>OnDisconnectedAsync</c> has run; the server can then be started again.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The server is not <see cref="ServerStatus.Running"/>.</exception>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_lifecycleLock)
+        {
+            if (_status != ServerStatus.Running)
+            {
+                throw new InvalidOperationException($"The server can stop only when Running; it is {_status}.");
+            }
+
+            _status = ServerStatus.Stopping;
+        }
+
+        await _acceptCancellation!.CancelAsync().ConfigureAwait(false);
+        _listener!.Dispose();
+        await _acceptLoop.ConfigureAwait(false);
+
+        foreach (var connection in _clients.GetSnapshot())
+        {
+            connection.BeginClose(DisconnectReason.ServerStopping, "server stopping");
+        }
+
+        var done = _allConnectionsDone.Task;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+        {
+            timeout.CancelAfter(_options.GracefulStopTimeout);
+            await done.WaitAsync(timeout.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (!done.IsCompleted)
+        {
+            foreach (var connection in _clients.GetSnapshot())
+            {
+                connection.Abort(DisconnectReason.ServerStopping, "server stopping: graceful stop timed out");
+            }
+
+            // An abort ends the loops at once; only a handler that never returns can hold a connection now.
+            await done.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!done.IsCompleted)
+            {
+                ReportError($"Stopped with {_clients.Count} connections still inside handler callbacks that did not return.", null);
+            }
+        }
+
+        _acceptCancellation.Dispose();
+        _acceptCancellation = null;
+        _listener = null;
+        LocalEndPoint = null;
+        _status = ServerStatus.Closed;
+    }
+
+    /// <summary>Stops the server if it is running.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Status == ServerStatus.Running)
+        {
+            await StopAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static Socket Bind(IPEndPoint endPoint, int backlog)
+    {
+        var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                listener.DualMode = true;
+            }
+
+            // Lets a restarted server bind a port whose old connections sit in TIME_WAIT.
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(endPoint);
+            listener.Listen(backlog);
+            return listener;
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
+    }
+
+    private void ReportError(string message, Exception? exception)
+    {
+        try
+        {
+            _handler.OnError(message, exception);
+        }
+        catch (Exception)
+        {
+            // A failing error handler must not take the accept loop or a stop down with it.
+        }
+    }
+
+    private static TaskCompletionSource NewCompletionSource(bool completed)
+    {
+        var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (completed)
+        {
+            source.SetResult();
+        }
+
+        return source;
+    }
+}
