@@ -1,0 +1,46 @@
+using System.Buffers;
+using System.Net;
+using CbuffTcp.Protocols;
+
+namespace CbuffTcp.Tests.Support;
+
+/// <summary>Starts a server on 127.0.0.1 port 0 and stops it at the end of the test.</summary>
+public sealed class ServerFixture<THandler> : IAsyncDisposable
+    where THandler : RecordingHandler
+{
+    private ServerFixture(TcpServer<ReadOnlySequence<byte>> server, THandler handler)
+    {
+        Server = server;
+        Handler = handler;
+    }
+
+    public TcpServer<ReadOnlySequence<byte>> Server { get; }
+
+    public THandler Handler { get; }
+
+    public IPEndPoint EndPoint => Server.LocalEndPoint!;
+
+    public static async Task<ServerFixture<THandler>> StartAsync(THandler handler, TcpServerOptions? options = null, IProtocol<ReadOnlySequence<byte>>? protocol = null)
+    {
+        var server = new TcpServer<ReadOnlySequence<byte>>(protocol ?? new LengthPrefixedProtocol(), handler, options);
+        if (handler is EchoHandler echo)
+        {
+            echo.Server = server;
+        }
+
+        await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
+        return new ServerFixture<THandler>(server, handler);
+    }
+
+    public Task<WireClient> ConnectAsync(int? receiveBufferSize = null) => WireClient.ConnectAsync(EndPoint, receiveBufferSize);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Server.Status == ServerStatus.Running)
+        {
+            await Server.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.Equal(0, Handler.Overlaps);
+    }
+}
