@@ -195,8 +195,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
                 listener.DualMode = true;
             }
 
-            // Lets a restarted server bind a port whose old connections sit in TIME_WAIT.
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // No ReuseAddress: on Linux .NET maps it to SO_REUSEPORT too, which would let a second server share the
+            // port silently. .NET already sets SO_REUSEADDR on Unix, so a restart still binds past TIME_WAIT.
             listener.Bind(endPoint);
             listener.Listen(backlog);
             return listener;
