@@ -70,6 +70,9 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>Bytes queued for a client or being written to it now; 0 for an unknown id.</summary>
     public int GetQueuedBytes(long clientId) => _clients.TryGet(clientId, out var connection) ? connection.QueuedBytes : 0;
 
+    /// <summary>Times any client's write loop woke from an empty queue (tests use it to show idle clients cost nothing).</summary>
+    internal long TotalWriteLoopWakeups() => _clients.GetSnapshot().Sum(c => c.WriteLoopWakeups);
+
     private BroadcastResult Broadcast(in TMessage message, long exceptClientId)
     {
         var targets = _clients.GetSnapshot();

@@ -32,6 +32,7 @@ internal sealed partial class Connection<TMessage>
                 if (outcome == TakeOutcome.Wait)
                 {
                     await _sendQueue.WaitAsync().ConfigureAwait(false);
+                    _writeLoopWakeups++;
                     continue;
                 }
 

@@ -17,6 +17,7 @@ internal sealed partial class Connection<TMessage>
     private readonly Pipe _input;
     private readonly SendQueue _sendQueue;
     private volatile bool _ready;
+    private long _writeLoopWakeups;
     private readonly TaskCompletionSource _flushed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Serializes OnSent (write loop) with the receive-side callbacks, so one client's callbacks never overlap.
@@ -62,7 +63,7 @@ internal sealed partial class Connection<TMessage>
     public int QueuedBytes => _sendQueue.QueuedBytes;
 
     /// <summary>Times the write loop woke from an empty queue (zero for a client nobody sends to).</summary>
-    public long WriteLoopWakeups => _sendQueue.Wakeups;
+    public long WriteLoopWakeups => Volatile.Read(ref _writeLoopWakeups);
 
     /// <summary>Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned.</summary>
     public async Task RunAsync()

@@ -53,9 +53,6 @@ internal sealed class SendQueue
         }
     }
 
-    /// <summary>Times the write loop was woken from an empty queue: stays still while the client is idle.</summary>
-    public long Wakeups { get; private set; }
-
     public SendResult TryEnqueue(ReadOnlySpan<byte> packet)
     {
         bool wake;
@@ -123,11 +120,7 @@ internal sealed class SendQueue
         }
     }
 
-    public ValueTask WaitAsync()
-    {
-        Wakeups++;
-        return _signal.WaitAsync();
-    }
+    public ValueTask WaitAsync() => _signal.WaitAsync();
 
     /// <summary>For the write loop, once the bytes it took were written (or failed): frees them from the limits.</summary>
     public void Release(in OutgoingBytes outgoing)
