@@ -1,0 +1,31 @@
+// A length-prefixed echo server: every frame a client sends comes back to it.
+// Run: dotnet run --project samples/EchoServer -- 9000
+using System.Buffers;
+using System.Globalization;
+using CbuffTcp;
+using CbuffTcp.Protocols;
+
+var port = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 9000;
+var handler = new EchoHandler();
+var server = new TcpServer<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), handler);
+handler.Server = server;
+
+await server.StartAsync(port);
+Console.WriteLine($"echo server on port {server.LocalEndPoint!.Port}; Enter stops it");
+Console.ReadLine();
+await server.StopAsync();
+
+internal sealed class EchoHandler : TcpHandler<ReadOnlySequence<byte>>
+{
+    public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
+
+    public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+    {
+        foreach (var message in messages)
+        {
+            Server!.SendToClient(client.Id, message); // packed (copied) now, so the view may be reused afterwards
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,149 @@
+using System.Text;
+using CbuffTcp.Tests.Support;
+
+namespace CbuffTcp.Tests.Cli;
+
+/// <summary><c>cbuff serve</c> as a real process, driven over real sockets.</summary>
+public class ServeCommandTests
+{
+    private const int MaxFrame = 256 * 1024;
+
+    [Fact]
+    public async Task Length_echo_is_byte_exact_and_in_order_up_to_max_frame_however_TCP_splits_it()
+    {
+        await using var serve = await ServeProcess.StartAsync("--protocol", "length", "--mode", "echo", "--max-frame", MaxFrame.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var client = await WireClient.ConnectAsync(serve.EndPoint);
+        var random = new Random(7);
+        var payloads = Enumerable.Range(0, 60).Select(i => RandomBytes(random, i switch { 0 => 0, 1 => 1, 2 => MaxFrame, 3 => MaxFrame - 1, _ => random.Next(0, 5000) })).ToList();
+        var sending = client.SendSplitAsync([.. payloads.SelectMany(p => WireClient.LengthFrame(p))], random);
+        foreach (var payload in payloads)
+        {
+            Assert.Equal(payload, await client.ReadLengthFrameAsync());
+        }
+
+        await sending;
+    }
+
+    [Fact]
+    public async Task Line_echo_returns_each_line_ending_in_lf_and_accepts_crlf()
+    {
+        await using var serve = await ServeProcess.StartAsync("--protocol", "line", "--mode", "echo");
+        using var client = await WireClient.ConnectAsync(serve.EndPoint);
+        await client.SendSplitAsync(Encoding.UTF8.GetBytes("hello\r\nwörld\n\nlast\n"), new Random(3));
+        Assert.Equal("hello", await client.ReadLineAsync());
+        Assert.Equal("wörld", await client.ReadLineAsync());
+        Assert.Equal("", await client.ReadLineAsync());
+        Assert.Equal("last", await client.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task Broadcast_reaches_every_client_sender_included_unchanged_and_in_order()
+    {
+        await using var serve = await ServeProcess.StartAsync("--protocol", "length", "--mode", "broadcast", "--max-frame", MaxFrame.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var clients = new List<WireClient>();
+        for (var i = 0; i < 3; i++)
+        {
+            clients.Add(await WireClient.ConnectAsync(serve.EndPoint));
+        }
+
+        await WaitForLogAsync(serve, "client 3 connected");
+        var random = new Random(11);
+        var payloads = Enumerable.Range(0, 40).Select(i => RandomBytes(random, i == 0 ? MaxFrame : random.Next(0, 3000))).ToList();
+        var sending = clients[0].SendSplitAsync([.. payloads.SelectMany(p => WireClient.LengthFrame(p))], random);
+        foreach (var client in clients)
+        {
+            foreach (var payload in payloads)
+            {
+                Assert.Equal(payload, await client.ReadLengthFrameAsync());
+            }
+        }
+
+        await sending;
+        clients.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
+    public async Task Two_people_can_chat()
+    {
+        await using var serve = await ServeProcess.StartAsync();
+        using var ann = await WireClient.ConnectAsync(serve.EndPoint);
+        Assert.StartsWith("* welcome, guest1.", await ann.ReadLineAsync(), StringComparison.Ordinal);
+        await ann.SendLineAsync("/nick ann");
+        Assert.Equal("* you are now ann", await ann.ReadLineAsync());
+
+        using var bob = await WireClient.ConnectAsync(serve.EndPoint);
+        Assert.StartsWith("* welcome, guest2. 2 here.", await bob.ReadLineAsync(), StringComparison.Ordinal);
+        Assert.Equal("* guest2 joined", await ann.ReadLineAsync());
+
+        await bob.SendAsync("hi ann\r\n"u8.ToArray());
+        Assert.Equal("<guest2> hi ann", await ann.ReadLineAsync());
+        await ann.SendLineAsync("hello bob");
+        Assert.Equal("<ann> hello bob", await bob.ReadLineAsync());
+        await bob.SendLineAsync("/who");
+        Assert.Equal("* here: ann, guest2", await bob.ReadLineAsync());
+
+        await bob.SendLineAsync("/quit");
+        Assert.Equal("* bye", await bob.ReadLineAsync());
+        Assert.True(await bob.WaitForCloseAsync());
+        Assert.Equal("* guest2 left", await ann.ReadLineAsync());
+        await WaitForLogAsync(serve, "client 2 disconnected: ClosedByServer: quit");
+    }
+
+    [Fact]
+    public async Task A_length_header_past_max_frame_closes_that_client_at_once_and_others_keep_echoing()
+    {
+        await using var serve = await ServeProcess.StartAsync("--protocol", "length", "--mode", "echo", "--max-frame", "1024");
+        using var bad = await WireClient.ConnectAsync(serve.EndPoint);
+        using var good = await WireClient.ConnectAsync(serve.EndPoint);
+        await bad.SendAsync(new byte[] { 0, 0, 4, 1 }); // 1025 > 1024
+        Assert.True(await bad.WaitForCloseAsync(TimeSpan.FromSeconds(5)));
+        await WaitForLogAsync(serve, "FrameTooLarge");
+
+        var payload = RandomBytes(new Random(5), 1024);
+        await good.SendLengthFrameAsync(payload);
+        Assert.Equal(payload, await good.ReadLengthFrameAsync());
+    }
+
+    [Fact]
+    public async Task Sigterm_stops_gracefully_and_exits_zero()
+    {
+        await using var serve = await ServeProcess.StartAsync("--mode", "echo");
+        using var client = await WireClient.ConnectAsync(serve.EndPoint);
+        await WaitForLogAsync(serve, "client 1 connected");
+        Assert.Equal(0, await serve.TerminateAsync());
+        Assert.True(await client.WaitForCloseAsync());
+        Assert.Contains("client 1 disconnected: ServerStopping", serve.Output, StringComparison.Ordinal);
+        Assert.Contains("stopped", serve.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--port", "70000", "--port")]
+    [InlineData("--protocol", "xml", "--protocol")]
+    [InlineData("--mode", "chat", "--mode chat needs --protocol line", "--protocol", "length")]
+    [InlineData("--max-frame", "0", "--max-frame")]
+    [InlineData("--bogus", "1", "unknown option '--bogus'")]
+    [InlineData("--host", "not-an-ip", "--host")]
+    public async Task Bad_options_get_a_clear_message_and_a_non_zero_exit(string name, string value, string expected, params string[] more)
+    {
+        var (exitCode, output) = await ServeProcess.RunToEndAsync(["serve", name, value, .. more]);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitForLogAsync(ServeProcess serve, string text)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!serve.Output.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"'{text}' never appeared in the log:\n{serve.Output}");
+            await Task.Delay(20);
+        }
+    }
+
+    private static byte[] RandomBytes(Random random, int size)
+    {
+        var bytes = new byte[size];
+        random.NextBytes(bytes);
+        return bytes;
+    }
+}

@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace CbuffTcp.Tests.Support;
+
+/// <summary>Runs <c>cbuff serve</c> (built beside the tests) as a real process on 127.0.0.1, port 0.</summary>
+public sealed partial class ServeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _output = [];
+    private readonly TaskCompletionSource<IPEndPoint> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ServeProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public IPEndPoint EndPoint { get; private set; } = null!;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return string.Join('\n', _output);
+            }
+        }
+    }
+
+    public static async Task<ServeProcess> StartAsync(params string[] args)
+    {
+        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. args]);
+        var serve = new ServeProcess(process);
+        process.OutputDataReceived += (_, e) => serve.OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => serve.OnLine(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            serve.EndPoint = await serve._listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (TimeoutException)
+        {
+            await serve.DisposeAsync();
+            throw new TimeoutException($"cbuff serve did not print 'listening on'. Output:\n{serve.Output}");
+        }
+
+        return serve;
+    }
+
+    /// <summary>Runs <c>cbuff</c> with <paramref name="args"/> to its end; returns the exit code and everything it printed.</summary>
+    public static async Task<(int ExitCode, string Output)> RunToEndAsync(params string[] args)
+    {
+        using var process = Start(args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    /// <summary>Sends SIGTERM and waits for the process to exit; returns its exit code.</summary>
+    public async Task<int> TerminateAsync()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private static Process Start(string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "cbuff.dll");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(dll);
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        return Process.Start(info) ?? throw new InvalidOperationException("could not start cbuff");
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.Add(line);
+        }
+
+        var match = ListeningLine().Match(line);
+        if (match.Success)
+        {
+            _listening.TrySetResult(new IPEndPoint(IPAddress.Parse(match.Groups[1].Value), int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)));
+        }
+    }
+
+    [GeneratedRegex(@"^listening on (\S+):(\d+)$")]
+    private static partial Regex ListeningLine();
+}
