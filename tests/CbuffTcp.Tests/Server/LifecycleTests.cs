@@ -74,13 +74,7 @@ public class LifecycleTests
     {
         var handler = new EchoHandler();
         await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler);
-        var clients = new List<WireClient>();
-        for (var i = 0; i < 5; i++)
-        {
-            clients.Add(await fixture.ConnectAsync());
-        }
-
-        await handler.WaitForNthAsync("connected", 5);
+        var clients = await fixture.ConnectManyAsync(5);
         var broadcast = fixture.Server.SendToAllClients(new ReadOnlySequence<byte>("last words"u8.ToArray()));
         Assert.Equal(new BroadcastResult(5, 0), broadcast);
 

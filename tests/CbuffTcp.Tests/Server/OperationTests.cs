@@ -73,13 +73,7 @@ public class OperationTests
     {
         var handler = new RecordingHandler();
         await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(handler);
-        var clients = new List<WireClient>();
-        for (var i = 0; i < 3; i++)
-        {
-            clients.Add(await fixture.ConnectAsync());
-        }
-
-        await handler.WaitForNthAsync("connected", 3);
+        var clients = await fixture.ConnectManyAsync(3);
         Assert.Equal(3, fixture.Server.ClientCount);
         Assert.Equal(new BroadcastResult(3, 0), fixture.Server.SendToAllClients(Bytes("to all")));
         Assert.Equal(new BroadcastResult(2, 0), fixture.Server.SendToAllClientsExcept(2, Bytes("not two")));
@@ -125,13 +119,7 @@ public class OperationTests
     {
         var handler = new RecordingHandler();
         await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(handler);
-        var clients = new List<WireClient>();
-        for (var i = 0; i < 4; i++)
-        {
-            clients.Add(await fixture.ConnectAsync());
-        }
-
-        await handler.WaitForNthAsync("connected", 4);
+        var clients = await fixture.ConnectManyAsync(4);
         Assert.Equal(2, fixture.Server.CloseClients([1, 3, 77], "batch"));
         await handler.WaitForNthAsync("disconnected", 2);
         Assert.Equal(2, fixture.Server.ClientCount);

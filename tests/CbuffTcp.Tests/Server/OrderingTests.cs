@@ -18,13 +18,7 @@ public class OrderingTests
         var options = new TcpServerOptions { AsyncReceive = asyncReceive, AsyncReceiveQueueLimit = 4 };
         await using var fixture = await ServerFixture<SequenceCheckingHandler>.StartAsync(handler, options);
 
-        var clients = new List<WireClient>();
-        for (var i = 0; i < 4; i++)
-        {
-            clients.Add(await fixture.ConnectAsync());
-        }
-
-        await handler.WaitForNthAsync("connected", clients.Count);
+        var clients = await fixture.ConnectManyAsync(4);
         await Task.WhenAll(clients.Select((client, index) => SendNumberedAsync(client, new Random(index))));
         await handler.WaitUntilAsync(_ => handler.Total == MessagesPerClient * clients.Count, timeoutSeconds: 30, what: "every message");
         clients.ForEach(c => c.Dispose());

@@ -34,6 +34,20 @@ public sealed class ServerFixture<THandler> : IAsyncDisposable
 
     public Task<WireClient> ConnectAsync(int? receiveBufferSize = null) => WireClient.ConnectAsync(EndPoint, receiveBufferSize);
 
+    /// <summary>Connects <paramref name="count"/> clients and waits until the handler has seen them all connect.</summary>
+    public async Task<List<WireClient>> ConnectManyAsync(int count)
+    {
+        var already = Handler.Events.Count(e => e.Kind == "connected");
+        var clients = new List<WireClient>(count);
+        for (var i = 0; i < count; i++)
+        {
+            clients.Add(await ConnectAsync());
+        }
+
+        await Handler.WaitForNthAsync("connected", already + count);
+        return clients;
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Server.Status == ServerStatus.Running)
