@@ -21,6 +21,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
     private Connection<TMessage>? _connection;
     private Task _completion = Task.CompletedTask;
     private long _connects;
+    private bool _connecting;
 
     /// <summary>Creates a client; it does nothing until <see cref="ConnectAsync(string, int, CancellationToken)"/>.</summary>
     /// <param name="protocol">Turns bytes into messages and back.</param>
@@ -98,12 +99,29 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         var settings = ConnectionSettings.From(_options);
         lock (_lock)
         {
-            if (_connection is not null && !_completion.IsCompleted)
+            if (_connecting || (_connection is not null && !_completion.IsCompleted))
             {
-                throw new InvalidOperationException("Already connected; close the connection before connecting again.");
+                throw new InvalidOperationException("Already connected or connecting; close the connection before connecting again.");
             }
+
+            _connecting = true;
         }
 
+        try
+        {
+            await ConnectAndStartAsync(endPoint, settings, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _connecting = false;
+            }
+        }
+    }
+
+    private async Task ConnectAndStartAsync(EndPoint endPoint, ConnectionSettings settings, CancellationToken cancellationToken)
+    {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = settings.NoDelay };
         try
         {

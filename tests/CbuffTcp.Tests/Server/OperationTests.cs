@@ -193,6 +193,8 @@ public class OperationTests
         var disconnected = await handler.WaitForAsync("disconnected");
         Assert.Equal(DisconnectReason.FrameTooLarge, disconnected.Reason!.Value.Reason);
         Assert.Contains("2147483647", disconnected.Reason.Value.Detail, StringComparison.Ordinal);
+        var reported = await handler.WaitForAsync("client-error", disconnected.ClientId);
+        Assert.IsType<FrameTooLargeException>(reported.Error);
 
         var payload = new byte[1024];
         Random.Shared.NextBytes(payload);
