@@ -29,6 +29,9 @@ internal static class ServeCommand
             MaxFrameSize = options.MaxFrame,
             SendQueueMaxBytes = options.SendQueueLimit,
             MaxConnections = options.MaxConnections,
+            MaxConnectionsPerIp = options.MaxConnectionsPerIp,
+            IdleTimeout = options.IdleTimeout,
+            FrameTimeout = options.FrameTimeout,
         };
 
         var log = new ServeLog(Console.Out);

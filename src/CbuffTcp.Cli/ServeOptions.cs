@@ -24,7 +24,10 @@ internal sealed record ServeOptions(
     ServeMode Mode,
     int MaxFrame,
     int SendQueueLimit,
-    int MaxConnections)
+    int MaxConnections,
+    int MaxConnectionsPerIp,
+    TimeSpan IdleTimeout,
+    TimeSpan FrameTimeout)
 {
     /// <summary>Parses the arguments after <c>serve</c>; on a bad option returns null and the error text.</summary>
     public static ServeOptions? Parse(IReadOnlyList<string> args, out string? error)
@@ -36,6 +39,9 @@ internal sealed record ServeOptions(
         var maxFrame = 1024 * 1024;
         var sendQueueLimit = 4 * 1024 * 1024;
         var maxConnections = 10_000;
+        var maxConnectionsPerIp = 10_000;
+        var idleSeconds = 600;
+        var frameSeconds = 30;
         error = null;
 
         for (var i = 0; i < args.Count; i++)
@@ -58,6 +64,9 @@ internal sealed record ServeOptions(
                 "--max-frame" => ParseInt(value, 1, 1024 * 1024 * 1024, out maxFrame) ? null : $"--max-frame: '{value}' is not a size from 1 to 1073741824",
                 "--send-queue-limit" => ParseInt(value, 1, int.MaxValue, out sendQueueLimit) ? null : $"--send-queue-limit: '{value}' is not a positive byte count",
                 "--max-connections" => ParseInt(value, 1, int.MaxValue, out maxConnections) ? null : $"--max-connections: '{value}' is not a positive count",
+                "--max-connections-per-ip" => ParseInt(value, 1, int.MaxValue, out maxConnectionsPerIp) ? null : $"--max-connections-per-ip: '{value}' is not a positive count",
+                "--idle-timeout" => ParseInt(value, 0, int.MaxValue / 1000, out idleSeconds) ? null : $"--idle-timeout: '{value}' is not a number of seconds (0 turns it off)",
+                "--frame-timeout" => ParseInt(value, 0, int.MaxValue / 1000, out frameSeconds) ? null : $"--frame-timeout: '{value}' is not a number of seconds (0 turns it off)",
                 _ => $"unknown option '{name}'",
             };
 
@@ -74,7 +83,7 @@ internal sealed record ServeOptions(
             return null;
         }
 
-        return new ServeOptions(host, port, protocol, resolvedMode, maxFrame, sendQueueLimit, maxConnections);
+        return new ServeOptions(host, port, protocol, resolvedMode, maxFrame, sendQueueLimit, maxConnections, maxConnectionsPerIp, Seconds(idleSeconds), Seconds(frameSeconds));
     }
 
     private static string? ParseMode(string value, out ServeMode? mode)
@@ -88,6 +97,8 @@ internal sealed record ServeOptions(
 
         return $"--mode: '{value}' is not one of chat, echo, broadcast";
     }
+
+    private static TimeSpan Seconds(int seconds) => seconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(seconds);
 
     private static bool ParseInt(string value, int min, int max, out int result) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out result) && result >= min && result <= max;

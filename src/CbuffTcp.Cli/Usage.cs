@@ -17,6 +17,10 @@ internal static class Usage
           --max-frame BYTES         largest message accepted (default 1048576)
           --send-queue-limit BYTES  most bytes queued per client before sends are refused (default 4194304)
           --max-connections N       most clients at once (default 10000)
+          --max-connections-per-ip N
+                                    most clients at once from one IP address (default 10000)
+          --idle-timeout SECONDS    close a client that sent nothing for this long; 0 = never (default 600)
+          --frame-timeout SECONDS   close a client whose started frame is incomplete this long; 0 = never (default 30)
         """;
 
     public static int Print(TextWriter writer, int exitCode)

@@ -29,13 +29,17 @@ internal sealed class ClientRegistry<TMessage>
         return true;
     }
 
-    public void Remove(Connection<TMessage> connection)
+    /// <summary>Removes the connection; true only for the call that actually removed it.</summary>
+    public bool Remove(Connection<TMessage> connection)
     {
-        if (_connections.TryRemove(new KeyValuePair<long, Connection<TMessage>>(connection.Id, connection)))
+        if (!_connections.TryRemove(new KeyValuePair<long, Connection<TMessage>>(connection.Id, connection)))
         {
-            Interlocked.Decrement(ref _count);
-            Interlocked.Increment(ref _version);
+            return false;
         }
+
+        Interlocked.Decrement(ref _count);
+        Interlocked.Increment(ref _version);
+        return true;
     }
 
     public bool TryGet(long id, out Connection<TMessage> connection) => _connections.TryGetValue(id, out connection!);

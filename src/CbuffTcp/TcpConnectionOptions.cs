@@ -52,6 +52,27 @@ public abstract class TcpConnectionOptions
     /// <summary>Disables Nagle's algorithm: small messages leave at once. Defaults to true.</summary>
     public bool NoDelay { get; set; } = true;
 
+    /// <summary>
+    /// A connection from which nothing was received for this long, while it had nothing left to process, is closed
+    /// with <see cref="DisconnectReason.IdleTimeout"/>. <see cref="Timeout.InfiniteTimeSpan"/> turns it off.
+    /// Defaults to 10 minutes.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Once part of a frame has arrived, the rest must arrive within this time, or the connection is closed with
+    /// <see cref="DisconnectReason.FrameTimeout"/>. Bytes trickling in do not restart it; only a completed frame does.
+    /// It does not run while reading is paused because the handler is behind. <see cref="Timeout.InfiniteTimeSpan"/>
+    /// turns it off. Defaults to 30 seconds.
+    /// </summary>
+    public TimeSpan FrameTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The clock for every timeout (tests pass a fake one). Timeouts are checked by one timer per server or client
+    /// connector, never one per message. Defaults to <see cref="TimeProvider.System"/>.
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     internal virtual void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(AsyncReceiveQueueLimit, 1, nameof(AsyncReceiveQueueLimit));
@@ -60,9 +81,20 @@ public abstract class TcpConnectionOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxFrameSize, 1, nameof(MaxFrameSize));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxFrameSize, 1024 * 1024 * 1024, nameof(MaxFrameSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(CloseFlushTimeout, TimeSpan.Zero, nameof(CloseFlushTimeout));
+        ValidateTimeout(IdleTimeout, nameof(IdleTimeout));
+        ValidateTimeout(FrameTimeout, nameof(FrameTimeout));
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
         if (!Enum.IsDefined(SlowConsumerPolicy))
         {
             throw new ArgumentOutOfRangeException(nameof(SlowConsumerPolicy), SlowConsumerPolicy, "Unknown slow-consumer policy.");
+        }
+    }
+
+    private static void ValidateTimeout(TimeSpan value, string name)
+    {
+        if (value != Timeout.InfiniteTimeSpan && value <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive, or Timeout.InfiniteTimeSpan to turn it off.");
         }
     }
 }

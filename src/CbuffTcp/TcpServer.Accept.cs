@@ -9,6 +9,10 @@ public sealed partial class TcpServer<TMessage>
 
     private long _rejectedConnections;
 
+    // 1 while a streak of rejections for that limit is under way: a flood is reported once, not once per socket.
+    private int _rejectingForTotal;
+    private int _rejectingForIp;
+
     /// <summary>Accepts until stopped. Never dies on an accept error: it reports it once per streak and backs off.</summary>
     private async Task AcceptLoopAsync(Socket listener, ConnectionSettings settings, CancellationToken cancellationToken)
     {
@@ -58,15 +62,23 @@ public sealed partial class TcpServer<TMessage>
     {
         if (_clients.Count >= _options.MaxConnections)
         {
-            Interlocked.Increment(ref _rejectedConnections);
-            socket.LingerState = new LingerOption(true, 0);
-            socket.Dispose();
+            Reject(socket, ref _rejectingForTotal, $"Connection limit of {_options.MaxConnections} reached: refusing new connections until clients leave.");
             return;
         }
 
+        var address = PerIpConnectionCounter.KeyOf(socket.RemoteEndPoint);
+        if (!_perIp.TryAcquire(address))
+        {
+            Reject(socket, ref _rejectingForIp, $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
+            return;
+        }
+
+        Volatile.Write(ref _rejectingForTotal, 0);
+        Volatile.Write(ref _rejectingForIp, 0);
+
         socket.NoDelay = settings.NoDelay;
         var info = new ClientInfo(Interlocked.Increment(ref _lastClientId), socket.RemoteEndPoint, socket.LocalEndPoint);
-        var connection = new Connection<TMessage>(info, new SocketTransport(socket), _protocol, _handler, settings, _clients.Remove);
+        var connection = new Connection<TMessage>(info, new SocketTransport(socket), _protocol, _handler, settings, Unregister);
         _clients.TryAdd(connection);
         Interlocked.Increment(ref _connectionTaskCount);
         ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.server.RunConnectionAsync(state.connection), (server: this, connection), preferLocal: false);
@@ -85,8 +97,40 @@ public sealed partial class TcpServer<TMessage>
         }
         finally
         {
-            _clients.Remove(connection);
+            Unregister(connection);
             ConnectionTaskEnded();
+        }
+    }
+
+    /// <summary>
+    /// Frees the client's registry entry and per-IP slot, once, before its <c>OnDisconnectedAsync</c> runs: by then
+    /// <see cref="ClientCount"/> excludes it and its address may connect again.
+    /// </summary>
+    private void Unregister(Connection<TMessage> connection)
+    {
+        if (_clients.Remove(connection))
+        {
+            _perIp.Release(PerIpConnectionCounter.KeyOf(connection.Info.RemoteEndPoint));
+        }
+    }
+
+    /// <summary>Resets a socket past a limit before any handler call; counts it and reports the first of a streak.</summary>
+    private void Reject(Socket socket, ref int streak, string message)
+    {
+        Interlocked.Increment(ref _rejectedConnections);
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (SocketException)
+        {
+            // Already reset by the peer: disposing is all that is left.
+        }
+
+        socket.Dispose();
+        if (Interlocked.Exchange(ref streak, 1) == 0)
+        {
+            ReportError(message, null);
         }
     }
 

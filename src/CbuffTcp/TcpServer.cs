@@ -21,6 +21,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
     private readonly Lock _lifecycleLock = new();
 
     private ConnectionSettings? _settings;
+    private PerIpConnectionCounter _perIp = new(int.MaxValue);
+    private ConnectionHeartbeat<TMessage>? _heartbeat;
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
     private CancellationTokenSource? _acceptCancellation;
@@ -55,7 +57,10 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
     /// <summary>The connected clients, as of the latest connect or disconnect.</summary>
     public IReadOnlyList<ClientInfo> Clients => Array.ConvertAll(_clients.GetSnapshot(), static c => c.Info);
 
-    /// <summary>Connections refused because <see cref="TcpServerOptions.MaxConnections"/> was reached, since the server was created.</summary>
+    /// <summary>
+    /// Connections refused because <see cref="TcpServerOptions.MaxConnections"/> or
+    /// <see cref="TcpServerOptions.MaxConnectionsPerIp"/> was reached, since the server was created.
+    /// </summary>
     public long RejectedConnections => Interlocked.Read(ref _rejectedConnections);
 
     /// <summary>Looks up a connected client by id.</summary>
@@ -111,6 +116,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
             throw;
         }
 
+        _perIp = new PerIpConnectionCounter(_options.MaxConnectionsPerIp);
+        _heartbeat = ConnectionHeartbeat<TMessage>.StartIfNeeded(_settings, _clients.GetSnapshot);
         _acceptCancellation = new CancellationTokenSource();
         _allConnectionsDone = NewCompletionSource(completed: false);
         _connectionTaskCount = 1; // the accept loop holds one count until it ends
@@ -169,6 +176,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
             }
         }
 
+        _heartbeat?.Dispose();
+        _heartbeat = null;
         _acceptCancellation.Dispose();
         _acceptCancellation = null;
         _listener = null;

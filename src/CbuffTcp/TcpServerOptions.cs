@@ -9,6 +9,12 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     /// </summary>
     public int MaxConnections { get; set; } = 10_000;
 
+    /// <summary>
+    /// The most clients connected at once from one IP address. A connection past it is closed as soon as it is
+    /// accepted, with no handler call; other addresses are unaffected. Defaults to 10,000.
+    /// </summary>
+    public int MaxConnectionsPerIp { get; set; } = 10_000;
+
     /// <summary>The listen backlog: connections the OS queues before they are accepted. Defaults to 1,024.</summary>
     public int ListenBacklog { get; set; } = 1024;
 
@@ -22,6 +28,7 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     {
         base.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnectionsPerIp, 1, nameof(MaxConnectionsPerIp));
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThan(GracefulStopTimeout, TimeSpan.Zero, nameof(GracefulStopTimeout));
     }

@@ -120,6 +120,13 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         }
     }
 
+    private static async Task RunAsync(Connection<TMessage> connection, ConnectionSettings settings)
+    {
+        await Task.Yield(); // the connection runs off the caller's stack
+        using var heartbeat = ConnectionHeartbeat<TMessage>.StartIfNeeded(settings, () => [connection]);
+        await connection.RunAsync().ConfigureAwait(false);
+    }
+
     private async Task ConnectAndStartAsync(EndPoint endPoint, ConnectionSettings settings, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = settings.NoDelay };
@@ -147,7 +154,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         lock (_lock)
         {
             _connection = connection;
-            _completion = Task.Run(connection.RunAsync, CancellationToken.None);
+            _completion = RunAsync(connection, settings);
         }
     }
 }

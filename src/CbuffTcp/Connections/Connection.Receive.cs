@@ -18,14 +18,17 @@ internal sealed partial class Connection<TMessage>
         {
             while (true)
             {
+                _awaitingData = true;
                 await _transport.WaitForDataAsync().ConfigureAwait(false);
                 var memory = writer.GetMemory(ConnectionSettings.ReceiveSegmentSize);
                 var received = await _transport.ReceiveAsync(memory).ConfigureAwait(false);
+                _awaitingData = false;
                 if (received == 0)
                 {
                     break;
                 }
 
+                NoteReceived(received);
                 writer.Advance(received);
                 var flush = await writer.FlushAsync().ConfigureAwait(false);
                 if (flush.IsCompleted || flush.IsCanceled)
@@ -46,6 +49,8 @@ internal sealed partial class Connection<TMessage>
             ReportClientError($"Receiving failed: {ex.Message}", ex);
             error = ex;
         }
+
+        _awaitingData = false;
 
         if (error is not null)
         {
@@ -114,6 +119,7 @@ internal sealed partial class Connection<TMessage>
                         }
                     }
 
+                    NoteLeftover(consumedAny: !consumed.Equals(result.Buffer.Start), buffer.Length);
                     if (buffer.Length > _settings.MaxFrameSize + (long)ConnectionSettings.ReceiveSlack / 2)
                     {
                         // The protocol has buffered past the frame limit without finding a message: stop before the pipe stalls.

@@ -68,6 +68,7 @@ internal sealed partial class Connection<TMessage>
     /// <summary>Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned.</summary>
     public async Task RunAsync()
     {
+        _lastReceived = _settings.TimeProvider.GetTimestamp();
         if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c.Info), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
         {
             _ready = true;

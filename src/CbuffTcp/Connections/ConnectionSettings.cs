@@ -10,7 +10,10 @@ internal sealed record ConnectionSettings(
     int MaxFrameSize,
     TimeSpan CloseFlushTimeout,
     bool NotifySent,
-    bool NoDelay)
+    bool NoDelay,
+    TimeSpan IdleTimeout,
+    TimeSpan FrameTimeout,
+    TimeProvider TimeProvider)
 {
     /// <summary>Room for the frame's header and the read that completes it, on top of the frame itself.</summary>
     public const int ReceiveSlack = 64 * 1024;
@@ -33,7 +36,25 @@ internal sealed record ConnectionSettings(
             options.MaxFrameSize,
             options.CloseFlushTimeout,
             options.NotifySent,
-            options.NoDelay);
+            options.NoDelay,
+            options.IdleTimeout,
+            options.FrameTimeout,
+            options.TimeProvider);
+    }
+
+    /// <summary>True when some timeout is on, so a heartbeat has something to check.</summary>
+    public bool HasTimeouts => IdleTimeout != Timeout.InfiniteTimeSpan || FrameTimeout != Timeout.InfiniteTimeSpan;
+
+    /// <summary>How often timeouts are checked: a quarter of the shortest, between 10 ms and 1 s, so a timeout fires within 25% late.</summary>
+    public TimeSpan HeartbeatInterval
+    {
+        get
+        {
+            var shortest = IdleTimeout == Timeout.InfiniteTimeSpan ? FrameTimeout
+                : FrameTimeout == Timeout.InfiniteTimeSpan ? IdleTimeout
+                : TimeSpan.FromTicks(Math.Min(IdleTimeout.Ticks, FrameTimeout.Ticks));
+            return TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
+        }
     }
 
     /// <summary>Unconsumed input at which reading pauses: a whole frame plus one read must fit, or a frame could never complete.</summary>

@@ -123,6 +123,8 @@ public class ServeCommandTests
     [InlineData("--max-frame", "0", "--max-frame")]
     [InlineData("--bogus", "1", "unknown option '--bogus'")]
     [InlineData("--host", "not-an-ip", "--host")]
+    [InlineData("--idle-timeout", "-5", "--idle-timeout")]
+    [InlineData("--max-connections-per-ip", "0", "--max-connections-per-ip")]
     public async Task Bad_options_get_a_clear_message_and_a_non_zero_exit(string name, string value, string expected, params string[] more)
     {
         var (exitCode, output) = await ServeProcess.RunToEndAsync(["serve", name, value, .. more]);

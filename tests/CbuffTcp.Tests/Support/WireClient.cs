@@ -17,9 +17,14 @@ public sealed class WireClient : IDisposable
 
     public Socket Socket { get; }
 
-    public static async Task<WireClient> ConnectAsync(IPEndPoint server, int? receiveBufferSize = null)
+    public static async Task<WireClient> ConnectAsync(IPEndPoint server, int? receiveBufferSize = null, IPAddress? from = null)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        if (from is not null)
+        {
+            socket.Bind(new IPEndPoint(from, 0)); // another loopback address (127.0.0.2, …): a different client IP
+        }
+
         if (receiveBufferSize is { } size)
         {
             socket.ReceiveBufferSize = size;
