@@ -34,6 +34,18 @@ internal static class ServeCommand
             FrameTimeout = options.FrameTimeout,
         };
 
+        if (options.TlsCertificate is { } certificatePath)
+        {
+            try
+            {
+                serverOptions.UseTls(CertificateFile.Load(certificatePath, options.TlsPassword));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+            {
+                return Usage.Fail($"--tls-cert: cannot load {certificatePath}: {ex.Message}");
+            }
+        }
+
         var log = new ServeLog(Console.Out);
         var handler = new ServeHandler(options.Mode, log);
         var server = new TcpServer<ReadOnlySequence<byte>>(protocol, handler, serverOptions);
@@ -54,7 +66,7 @@ internal static class ServeCommand
 
         var endPoint = server.LocalEndPoint!;
         log.Line($"listening on {FormatEndPoint(endPoint)}");
-        log.Info($"protocol {options.Protocol.ToString().ToLowerInvariant()}, mode {options.Mode.ToString().ToLowerInvariant()}, max frame {options.MaxFrame} bytes");
+        log.Info($"protocol {options.Protocol.ToString().ToLowerInvariant()}, mode {options.Mode.ToString().ToLowerInvariant()}, max frame {options.MaxFrame} bytes{(options.TlsCertificate is null ? "" : ", TLS")}");
 
         try
         {

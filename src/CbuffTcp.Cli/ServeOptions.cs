@@ -27,7 +27,9 @@ internal sealed record ServeOptions(
     int MaxConnections,
     int MaxConnectionsPerIp,
     TimeSpan IdleTimeout,
-    TimeSpan FrameTimeout)
+    TimeSpan FrameTimeout,
+    string? TlsCertificate,
+    string? TlsPassword)
 {
     /// <summary>Parses the arguments after <c>serve</c>; on a bad option returns null and the error text.</summary>
     public static ServeOptions? Parse(IReadOnlyList<string> args, out string? error)
@@ -42,6 +44,8 @@ internal sealed record ServeOptions(
         var maxConnectionsPerIp = 10_000;
         var idleSeconds = 600;
         var frameSeconds = 30;
+        string? tlsCertificate = null;
+        string? tlsPassword = null;
         error = null;
 
         for (var i = 0; i < args.Count; i++)
@@ -67,6 +71,8 @@ internal sealed record ServeOptions(
                 "--max-connections-per-ip" => ParseInt(value, 1, int.MaxValue, out maxConnectionsPerIp) ? null : $"--max-connections-per-ip: '{value}' is not a positive count",
                 "--idle-timeout" => ParseInt(value, 0, int.MaxValue / 1000, out idleSeconds) ? null : $"--idle-timeout: '{value}' is not a number of seconds (0 turns it off)",
                 "--frame-timeout" => ParseInt(value, 0, int.MaxValue / 1000, out frameSeconds) ? null : $"--frame-timeout: '{value}' is not a number of seconds (0 turns it off)",
+                "--tls-cert" => Accept(value, out tlsCertificate),
+                "--tls-password" => Accept(value, out tlsPassword),
                 _ => $"unknown option '{name}'",
             };
 
@@ -83,7 +89,13 @@ internal sealed record ServeOptions(
             return null;
         }
 
-        return new ServeOptions(host, port, protocol, resolvedMode, maxFrame, sendQueueLimit, maxConnections, maxConnectionsPerIp, Seconds(idleSeconds), Seconds(frameSeconds));
+        if (tlsPassword is not null && tlsCertificate is null)
+        {
+            error = "--tls-password needs --tls-cert";
+            return null;
+        }
+
+        return new ServeOptions(host, port, protocol, resolvedMode, maxFrame, sendQueueLimit, maxConnections, maxConnectionsPerIp, Seconds(idleSeconds), Seconds(frameSeconds), tlsCertificate, tlsPassword);
     }
 
     private static string? ParseMode(string value, out ServeMode? mode)
@@ -96,6 +108,13 @@ internal sealed record ServeOptions(
         }
 
         return $"--mode: '{value}' is not one of chat, echo, broadcast";
+    }
+
+    /// <summary>Takes a free-form value (a path, a password): always valid, so no error.</summary>
+    private static string? Accept(string value, out string? target)
+    {
+        target = value;
+        return null;
     }
 
     private static TimeSpan Seconds(int seconds) => seconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(seconds);

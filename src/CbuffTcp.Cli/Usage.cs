@@ -21,6 +21,8 @@ internal static class Usage
                                     most clients at once from one IP address (default 10000)
           --idle-timeout SECONDS    close a client that sent nothing for this long; 0 = never (default 600)
           --frame-timeout SECONDS   close a client whose started frame is incomplete this long; 0 = never (default 30)
+          --tls-cert FILE           speak TLS with this certificate and key: PKCS#12 (.pfx/.p12) or PEM (both in one file)
+          --tls-password PASSWORD   the password of the PKCS#12 file or encrypted PEM key
         """;
 
     public static int Print(TextWriter writer, int exitCode)

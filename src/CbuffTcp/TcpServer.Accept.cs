@@ -12,6 +12,12 @@ public sealed partial class TcpServer<TMessage>
     // 1 while a streak of rejections for that limit is under way: a flood is reported once, not once per socket.
     private int _rejectingForTotal;
     private int _rejectingForIp;
+    private int _failingHandshakes;
+    private int _handshaking;
+    private long _tlsHandshakeFailures;
+
+    /// <summary>Clients closed because their TLS handshake failed or timed out, since the server was created.</summary>
+    public long TlsHandshakeFailures => Interlocked.Read(ref _tlsHandshakeFailures);
 
     /// <summary>Accepts until stopped. Never dies on an accept error: it reports it once per streak and backs off.</summary>
     private async Task AcceptLoopAsync(Socket listener, ConnectionSettings settings, CancellationToken cancellationToken)
@@ -60,7 +66,7 @@ public sealed partial class TcpServer<TMessage>
 
     private void Admit(Socket socket, ConnectionSettings settings)
     {
-        if (_clients.Count >= _options.MaxConnections)
+        if (_clients.Count + Volatile.Read(ref _handshaking) >= _options.MaxConnections)
         {
             Reject(socket, ref _rejectingForTotal, $"Connection limit of {_options.MaxConnections} reached: refusing new connections until clients leave.");
             return;
@@ -77,11 +83,61 @@ public sealed partial class TcpServer<TMessage>
         Volatile.Write(ref _rejectingForIp, 0);
 
         socket.NoDelay = settings.NoDelay;
-        var info = new ClientInfo(Interlocked.Increment(ref _lastClientId), socket.RemoteEndPoint, socket.LocalEndPoint);
-        var connection = new Connection<TMessage>(info, new SocketTransport(socket), _protocol, _handler, settings, Unregister);
-        _clients.TryAdd(connection);
         Interlocked.Increment(ref _connectionTaskCount);
-        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.server.RunConnectionAsync(state.connection), (server: this, connection), preferLocal: false);
+        if (_options.Tls is null)
+        {
+            var connection = Register(new SocketTransport(socket), socket, settings);
+            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.server.RunConnectionAsync(state.connection), (server: this, connection), preferLocal: false);
+            return;
+        }
+
+        Interlocked.Increment(ref _handshaking);
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.server.HandshakeThenRunAsync(state.socket, state.settings, state.address), (server: this, socket, settings, address), preferLocal: false);
+    }
+
+    private Connection<TMessage> Register(ConnectionTransport transport, Socket socket, ConnectionSettings settings)
+    {
+        var info = new ClientInfo(Interlocked.Increment(ref _lastClientId), socket.RemoteEndPoint, socket.LocalEndPoint);
+        var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings, Unregister);
+        _clients.TryAdd(connection);
+        return connection;
+    }
+
+    /// <summary>
+    /// TLS first: a client that fails or stalls the handshake is closed without any handler call; failures are
+    /// counted and reported once per streak, so a scan of plaintext clients cannot flood the error event.
+    /// </summary>
+    private async Task HandshakeThenRunAsync(Socket socket, ConnectionSettings settings, System.Net.IPAddress address)
+    {
+        ConnectionTransport transport;
+        var remote = socket.RemoteEndPoint;
+        try
+        {
+            transport = await TlsHandshake.AsServerAsync(socket, _options.Tls!, _options.TlsHandshakeTimeout, settings.TimeProvider, _acceptCancellation?.Token ?? default).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Interlocked.Decrement(ref _handshaking);
+            _perIp.Release(address);
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Dispose();
+            if (ex is not OperationCanceledException)
+            {
+                Interlocked.Increment(ref _tlsHandshakeFailures);
+                if (Interlocked.Exchange(ref _failingHandshakes, 1) == 0)
+                {
+                    ReportError($"TLS handshake with {remote} failed: {ex.Message} (further failures are counted in TlsHandshakeFailures until one succeeds)", ex);
+                }
+            }
+
+            ConnectionTaskEnded();
+            return;
+        }
+
+        Volatile.Write(ref _failingHandshakes, 0);
+        var connection = Register(transport, socket, settings);
+        Interlocked.Decrement(ref _handshaking);
+        await RunConnectionAsync(connection).ConfigureAwait(false);
     }
 
     private async Task RunConnectionAsync(Connection<TMessage> connection)

@@ -1,3 +1,6 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+
 namespace CbuffTcp;
 
 /// <summary>Settings of a <see cref="TcpServer{TMessage}"/>. Validated once, when the server starts.</summary>
@@ -15,6 +18,25 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     /// </summary>
     public int MaxConnectionsPerIp { get; set; } = 10_000;
 
+    /// <summary>
+    /// When set, every connection speaks TLS: the handshake runs before <c>OnConnectedAsync</c>, and a client that
+    /// fails it (plaintext, garbage, a bad certificate) is closed without any handler call. Protocol versions and
+    /// ciphers are the OS's defaults unless set here; set <see cref="SslServerAuthenticationOptions.ClientCertificateRequired"/>
+    /// and a validation callback for client certificates. Defaults to null (plain TCP).
+    /// </summary>
+    public SslServerAuthenticationOptions? Tls { get; set; }
+
+    /// <summary>How long a client may take to complete the TLS handshake. Defaults to 10 seconds.</summary>
+    public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Turns TLS on with <paramref name="certificate"/> (which must hold its private key) and the OS's defaults.</summary>
+    public TcpServerOptions UseTls(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        Tls = new SslServerAuthenticationOptions { ServerCertificate = certificate };
+        return this;
+    }
+
     /// <summary>The listen backlog: connections the OS queues before they are accepted. Defaults to 1,024.</summary>
     public int ListenBacklog { get; set; } = 1024;
 
@@ -30,6 +52,12 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnectionsPerIp, 1, nameof(MaxConnectionsPerIp));
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TlsHandshakeTimeout, TimeSpan.Zero, nameof(TlsHandshakeTimeout));
+        if (Tls is { ServerCertificate: null, ServerCertificateContext: null, ServerCertificateSelectionCallback: null })
+        {
+            throw new ArgumentException("Tls needs a server certificate (ServerCertificate, ServerCertificateContext or a selection callback).", nameof(Tls));
+        }
+
         ArgumentOutOfRangeException.ThrowIfLessThan(GracefulStopTimeout, TimeSpan.Zero, nameof(GracefulStopTimeout));
     }
 }

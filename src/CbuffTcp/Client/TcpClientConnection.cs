@@ -53,6 +53,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
     /// <exception cref="InvalidOperationException">Already connected.</exception>
     /// <exception cref="TimeoutException">Not connected within <see cref="TcpClientOptions.ConnectTimeout"/>.</exception>
     /// <exception cref="SocketException">The connection was refused or the host is unreachable.</exception>
+    /// <exception cref="System.Security.Authentication.AuthenticationException">The TLS handshake failed (with <see cref="TcpClientOptions.Tls"/>).</exception>
     public Task ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -149,8 +150,27 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
             throw;
         }
 
+        ConnectionTransport transport = new SocketTransport(socket);
+        if (_options.Tls is { } tls)
+        {
+            if (string.IsNullOrEmpty(tls.TargetHost) && endPoint is DnsEndPoint dns)
+            {
+                tls.TargetHost = dns.Host;
+            }
+
+            try
+            {
+                transport = await TlsHandshake.AsClientAsync(socket, tls, _options.TlsHandshakeTimeout, settings.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
         var info = new ClientInfo(Interlocked.Increment(ref _connects), socket.RemoteEndPoint, socket.LocalEndPoint);
-        var connection = new Connection<TMessage>(info, new SocketTransport(socket), _protocol, _handler, settings);
+        var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings);
         lock (_lock)
         {
             _connection = connection;

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using CbuffTcp.Tests.Support;
 
@@ -125,11 +126,48 @@ public class ServeCommandTests
     [InlineData("--host", "not-an-ip", "--host")]
     [InlineData("--idle-timeout", "-5", "--idle-timeout")]
     [InlineData("--max-connections-per-ip", "0", "--max-connections-per-ip")]
+    [InlineData("--tls-cert", "/nonexistent/cert.pem", "--tls-cert: cannot load /nonexistent/cert.pem")]
+    [InlineData("--tls-password", "secret", "--tls-password needs --tls-cert")]
     public async Task Bad_options_get_a_clear_message_and_a_non_zero_exit(string name, string value, string expected, params string[] more)
     {
         var (exitCode, output) = await ServeProcess.RunToEndAsync(["serve", name, value, .. more]);
         Assert.NotEqual(0, exitCode);
         Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("pem")]
+    [InlineData("pfx")]
+    public async Task Tls_cert_serves_tls_from_a_pem_or_pkcs12_file(string format)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cbuff-test-{Guid.NewGuid():N}.{format}");
+        var certificate = TestCertificates.Localhost;
+        if (format == "pem")
+        {
+            await File.WriteAllTextAsync(path, certificate.ExportCertificatePem() + "\n" + certificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+        }
+        else
+        {
+            await File.WriteAllBytesAsync(path, certificate.Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12, "pw"));
+        }
+
+        try
+        {
+            string[] args = format == "pem" ? ["--tls-cert", path, "--mode", "echo"] : ["--tls-cert", path, "--tls-password", "pw", "--mode", "echo"];
+            await using var serve = await ServeProcess.StartAsync(args);
+            using var tcp = await WireClient.ConnectAsync(serve.EndPoint);
+            await using var tls = new System.Net.Security.SslStream(new System.Net.Sockets.NetworkStream(tcp.Socket), false, (_, cert, _, _) => cert?.GetCertHashString() == certificate.GetCertHashString());
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "localhost" }, timeout.Token);
+            await tls.WriteAsync("over tls\n"u8.ToArray(), timeout.Token);
+            var reply = new byte[9];
+            await tls.ReadExactlyAsync(reply, timeout.Token);
+            Assert.Equal("over tls\n", Encoding.UTF8.GetString(reply));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     private static async Task WaitForLogAsync(ServeProcess serve, string text)
