@@ -119,8 +119,7 @@ public sealed partial class TcpServer<TMessage>
         {
             Interlocked.Decrement(ref _handshaking);
             _perIp.Release(address);
-            socket.LingerState = new LingerOption(true, 0);
-            socket.Dispose();
+            SocketClosing.Reset(socket);
             if (ex is not OperationCanceledException)
             {
                 Interlocked.Increment(ref _tlsHandshakeFailures);
@@ -174,16 +173,7 @@ public sealed partial class TcpServer<TMessage>
     private void Reject(Socket socket, ref int streak, string message)
     {
         Interlocked.Increment(ref _rejectedConnections);
-        try
-        {
-            socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (SocketException)
-        {
-            // Already reset by the peer: disposing is all that is left.
-        }
-
-        socket.Dispose();
+        SocketClosing.Reset(socket);
         if (Interlocked.Exchange(ref streak, 1) == 0)
         {
             ReportError(message, null);

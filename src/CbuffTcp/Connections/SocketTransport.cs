@@ -24,31 +24,9 @@ internal sealed class SocketTransport(Socket socket) : ConnectionTransport
         }
     }
 
-    public override void Shutdown()
-    {
-        try
-        {
-            Socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already reset or disposed: nothing is left to shut down.
-        }
-    }
+    public override void Shutdown() => SocketClosing.Shutdown(Socket);
 
-    public override void Abort()
-    {
-        try
-        {
-            // Linger 0 makes the close send RST and drop unsent data: the deliberate choice for an abort.
-            Socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
-
-        Socket.Dispose();
-    }
+    public override void Abort() => SocketClosing.Reset(Socket);
 
     public override void Dispose() => Socket.Dispose();
 }

@@ -18,28 +18,12 @@ internal sealed class StreamTransport(Socket socket, Stream stream) : Connection
         await stream.FlushAsync().ConfigureAwait(false);
     }
 
-    public override void Shutdown()
-    {
-        try
-        {
-            socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
-    }
+    public override void Shutdown() => SocketClosing.Shutdown(socket);
 
     public override void Abort()
     {
-        try
-        {
-            socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-        }
-
-        Dispose();
+        stream.Dispose();
+        SocketClosing.Reset(socket);
     }
 
     public override void Dispose()
