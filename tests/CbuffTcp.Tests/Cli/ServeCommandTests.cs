@@ -117,6 +117,49 @@ public class ServeCommandTests
         Assert.Contains("stopped", serve.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Accept_loop_survives_running_out_of_file_descriptors_and_accepts_again()
+    {
+        await using var serve = await ServeProcess.StartAsync(maxOpenFiles: 160, "--protocol", "length", "--mode", "echo");
+
+        // Warm up first. A cold .NET process at its descriptor limit cannot load assemblies or JIT new code (seen:
+        // "Could not load file or assembly", then "Out of memory"): that is the runtime, not the accept loop, and a
+        // server that has served a client is past it. See docs/limits.md.
+        using (var warm = await WireClient.ConnectAsync(serve.EndPoint))
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                await warm.SendLengthFrameAsync("warm"u8);
+                await warm.ReadLengthFrameAsync();
+            }
+        }
+
+        var clients = new List<WireClient>();
+        try
+        {
+            // More clients than the server has descriptors for: the extras wait in the backlog while accept fails.
+            for (var i = 0; i < 200; i++)
+            {
+                clients.Add(await WireClient.ConnectAsync(serve.EndPoint));
+            }
+
+            await WaitForLogAsync(serve, "error: Accepting a connection failed");
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+
+        // Descriptors come back as the clients leave: the server accepts and serves again.
+        using var client = await WireClient.ConnectAsync(serve.EndPoint);
+        await client.SendLengthFrameAsync("alive"u8);
+        Assert.Equal("alive"u8.ToArray(), await client.ReadLengthFrameAsync(TimeSpan.FromSeconds(15)));
+
+        // Reported once per streak of failures, not once per refused socket (dozens were refused).
+        var reports = serve.Output.Split('\n').Count(l => l.Contains("Accepting a connection failed", StringComparison.Ordinal));
+        Assert.InRange(reports, 1, 5);
+    }
+
     [Theory]
     [InlineData("--port", "70000", "--port")]
     [InlineData("--protocol", "xml", "--protocol")]

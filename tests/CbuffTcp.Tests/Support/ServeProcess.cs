@@ -29,9 +29,12 @@ public sealed partial class ServeProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<ServeProcess> StartAsync(params string[] args)
+    public static Task<ServeProcess> StartAsync(params string[] args) => StartAsync(maxOpenFiles: null, args);
+
+    /// <summary>Starts <c>cbuff serve</c>; with <paramref name="maxOpenFiles"/>, under that <c>ulimit -n</c>.</summary>
+    public static async Task<ServeProcess> StartAsync(int? maxOpenFiles, params string[] args)
     {
-        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. args]);
+        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. args], maxOpenFiles);
         var serve = new ServeProcess(process);
         process.OutputDataReceived += (_, e) => serve.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => serve.OnLine(e.Data);
@@ -85,10 +88,16 @@ public sealed partial class ServeProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static Process Start(string[] args)
+    private static Process Start(string[] args, int? maxOpenFiles = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "cbuff.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(maxOpenFiles is null ? "dotnet" : "bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (maxOpenFiles is { } limit)
+        {
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add($"ulimit -n {limit} && exec dotnet \"$0\" \"$@\"");
+        }
+
         info.ArgumentList.Add(dll);
         foreach (var arg in args)
         {
