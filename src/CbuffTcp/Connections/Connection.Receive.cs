@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
@@ -95,11 +96,20 @@ internal sealed partial class Connection<TMessage>
                         var before = buffer;
                         var batch = ArrayPool<TMessage>.Shared.Rent(ConnectionSettings.MaxBatchSize);
                         var count = 0;
+                        ExceptionDispatchInfo? depackError = null;
                         try
                         {
-                            while (count < ConnectionSettings.MaxBatchSize && _protocol.TryDepack(ref buffer, out var message))
+                            try
                             {
-                                batch[count++] = message;
+                                while (count < ConnectionSettings.MaxBatchSize && _protocol.TryDepack(ref buffer, out var message))
+                                {
+                                    batch[count++] = message;
+                                }
+                            }
+                            catch (Exception ex)
+                            {
+                                // The frames before the bad one are valid: deliver them, then fail at the bad one.
+                                depackError = ExceptionDispatchInfo.Capture(ex);
                             }
 
                             if (count > 0)
@@ -107,6 +117,8 @@ internal sealed partial class Connection<TMessage>
                                 await DeliverAsync(batch, count, before.Slice(0, buffer.Start)).ConfigureAwait(false);
                                 consumed = buffer.Start;
                             }
+
+                            depackError?.Throw();
                         }
                         finally
                         {

@@ -91,6 +91,30 @@ public class ProtocolPropertyTests
         }
     }
 
+    [Fact]
+    public void An_invalid_header_at_frame_k_fails_at_frame_k_for_every_cut()
+    {
+        var random = new Random(6000);
+        for (var i = 0; i < Cases; i++)
+        {
+            var max = random.Next(1, 2000);
+            var protocol = new LengthPrefixedProtocol(4, maxFrameSize: max);
+            var payloads = RandomPayloads(random, max);
+            var writer = new ArrayBufferWriter<byte>();
+            foreach (var payload in payloads)
+            {
+                protocol.Pack(new ReadOnlySequence<byte>(payload), writer);
+            }
+
+            // Frame k declares max + 1 bytes; valid frames follow it, and must never be decoded.
+            var stream = writer.WrittenSpan.ToArray().Concat(new byte[] { 0, 0, (byte)((max + 1) >> 8), (byte)(max + 1) }).Concat(new byte[64]).ToArray();
+            var decoded = new List<byte[]>();
+            var error = Record.Exception(() => decoded.AddRange(ChunkedDecoder.Decode(protocol, stream, random, out _, onMessage: decoded.Add)));
+            Assert.IsType<FrameTooLargeException>(error);
+            AssertSameMessages(payloads, decoded, $"case {i}");
+        }
+    }
+
     private static void AssertRoundTrip(IProtocol<ReadOnlySequence<byte>> protocol, List<byte[]> payloads, Random random, string what)
     {
         var writer = new ArrayBufferWriter<byte>();

@@ -203,6 +203,28 @@ public class OperationTests
     }
 
     [Fact]
+    public async Task Valid_corrupt_valid_delivers_the_first_closes_at_the_corrupt_one_and_never_delivers_the_third()
+    {
+        var handler = new RecordingHandler();
+        var protocol = new LengthPrefixedProtocol(4, lengthIncludesHeader: true);
+        await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(handler, protocol: protocol);
+        using var client = await fixture.ConnectAsync();
+        await handler.WaitForAsync("connected");
+
+        // One write, so all three arrive in one read: a length of 2 is less than the 4-byte header it includes.
+        byte[] first = [0, 0, 0, 7, (byte)'o', (byte)'n', (byte)'e'];
+        byte[] corrupt = [0, 0, 0, 2];
+        byte[] third = [0, 0, 0, 9, (byte)'t', (byte)'h', (byte)'i', (byte)'r', (byte)'d'];
+        await client.SendAsync(first.Concat(corrupt).Concat(third).ToArray());
+
+        var disconnected = await handler.WaitForAsync("disconnected");
+        Assert.Equal(DisconnectReason.ProtocolError, disconnected.Reason!.Value.Reason);
+        Assert.Contains("less than the 4-byte header", disconnected.Reason.Value.Detail, StringComparison.Ordinal);
+        Assert.Equal(["one"], handler.ReceivedBy(disconnected.ClientId).Select(m => Encoding.UTF8.GetString(m)));
+        Assert.IsType<ProtocolException>((await handler.WaitForAsync("client-error")).Error);
+    }
+
+    [Fact]
     public async Task Max_connections_closes_extra_sockets_without_handler_calls()
     {
         var handler = new RecordingHandler();

@@ -9,7 +9,8 @@ namespace CbuffTcp.Tests.Support;
 /// </summary>
 public static class ChunkedDecoder
 {
-    public static List<byte[]> Decode(IProtocol<ReadOnlySequence<byte>> protocol, byte[] stream, Random random, out long leftover)
+    /// <param name="onMessage">Also sees each message as it is decoded, so a caller can tell what came before an error.</param>
+    public static List<byte[]> Decode(IProtocol<ReadOnlySequence<byte>> protocol, byte[] stream, Random random, out long leftover, Action<byte[]>? onMessage = null)
     {
         var messages = new List<byte[]>();
         var chunks = new List<ReadOnlyMemory<byte>>();
@@ -23,7 +24,9 @@ public static class ChunkedDecoder
             var buffer = Segments.Of(chunks);
             while (protocol.TryDepack(ref buffer, out var message))
             {
-                messages.Add(message.ToArray());
+                var copy = message.ToArray();
+                messages.Add(copy);
+                onMessage?.Invoke(copy);
             }
 
             // Keep only the unconsumed bytes, still split as they arrived.
