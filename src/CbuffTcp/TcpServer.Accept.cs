@@ -9,6 +9,9 @@ public sealed partial class TcpServer<TMessage>
 
     private long _rejectedConnections;
 
+    /// <summary>Accepts one socket; tests replace it to make accepting fail on cue.</summary>
+    internal Func<Socket, CancellationToken, ValueTask<Socket>> AcceptSocket { get; set; } = static (listener, cancellationToken) => listener.AcceptAsync(cancellationToken);
+
     // 1 while a streak of rejections for that limit is under way: a flood is reported once, not once per socket.
     private int _rejectingForTotal;
     private int _rejectingForIp;
@@ -30,7 +33,7 @@ public sealed partial class TcpServer<TMessage>
                 Socket socket;
                 try
                 {
-                    socket = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                    socket = await AcceptSocket(listener, cancellationToken).ConfigureAwait(false);
                     backoff = TimeSpan.Zero;
                 }
                 catch (Exception) when (cancellationToken.IsCancellationRequested)
@@ -51,7 +54,7 @@ public sealed partial class TcpServer<TMessage>
                     }
 
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxAcceptBackoff.Ticks));
-                    await Task.Delay(backoff, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    await Task.Delay(backoff, settings.TimeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     continue;
                 }
 
@@ -66,9 +69,9 @@ public sealed partial class TcpServer<TMessage>
 
     private void Admit(Socket socket, ConnectionSettings settings)
     {
-        if (_clients.Count + Volatile.Read(ref _handshaking) >= _options.MaxConnections)
+        if (_clients.Count + Volatile.Read(ref _handshaking) >= ConnectionLimit)
         {
-            Reject(socket, ref _rejectingForTotal, $"Connection limit of {_options.MaxConnections} reached: refusing new connections until clients leave.");
+            Reject(socket, ref _rejectingForTotal, $"Connection limit of {ConnectionLimit} reached: refusing new connections until clients leave.");
             return;
         }
 
@@ -93,6 +96,22 @@ public sealed partial class TcpServer<TMessage>
 
         Interlocked.Increment(ref _handshaking);
         ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.server.HandshakeThenRunAsync(state.socket, state.settings, state.address), (server: this, socket, settings, address), preferLocal: false);
+    }
+
+    private int LimitConnectionsToDescriptors(int maxConnections)
+    {
+        if (DescriptorBudget.ConnectionCeiling() is not { } budget || budget.Ceiling >= maxConnections)
+        {
+            return maxConnections;
+        }
+
+        var (ceiling, softLimit, open) = budget;
+
+        ReportError(
+            $"MaxConnections is {maxConnections}, but the descriptor limit (ulimit -n {softLimit}, {open} open) leaves room for {ceiling}: " +
+            $"serving at most {ceiling} connections. Raise ulimit -n to serve more.",
+            exception: null);
+        return ceiling;
     }
 
     private Connection<TMessage> Register(ConnectionTransport transport, Socket socket, ConnectionSettings settings)

@@ -63,6 +63,14 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
     /// </summary>
     public long RejectedConnections => Interlocked.Read(ref _rejectedConnections);
 
+    /// <summary>
+    /// The connection limit in effect since the last start: <see cref="TcpServerOptions.MaxConnections"/>, or less
+    /// where the process's descriptor limit (<c>ulimit -n</c>) would not leave the runtime a reserve of descriptors
+    /// (a .NET process out of descriptors cannot start a thread and aborts). The cap is reported through
+    /// <see cref="ITcpHandler{TMessage}.OnError"/> when the server starts.
+    /// </summary>
+    public int ConnectionLimit { get; private set; }
+
     /// <summary>Looks up a connected client by id.</summary>
     public bool TryGetClient(long clientId, out ClientInfo? client)
     {
@@ -117,6 +125,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         }
 
         _perIp = new PerIpConnectionCounter(_options.MaxConnectionsPerIp);
+        ConnectionLimit = LimitConnectionsToDescriptors(_options.MaxConnections);
         _heartbeat = ConnectionHeartbeat<TMessage>.StartIfNeeded(_settings, _clients.GetSnapshot);
         _acceptCancellation = new CancellationTokenSource();
         _allConnectionsDone = NewCompletionSource(completed: false);

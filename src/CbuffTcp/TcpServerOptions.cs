@@ -8,7 +8,9 @@ public sealed class TcpServerOptions : TcpConnectionOptions
 {
     /// <summary>
     /// The most clients connected at once. A connection past it is closed as soon as it is accepted, with no handler
-    /// call. Defaults to 10,000.
+    /// call. Defaults to 10,000. Where the process's descriptor limit (<c>ulimit -n</c>) is too low for it, the
+    /// server serves fewer, keeping a reserve of descriptors for the runtime, and says so at start (see
+    /// <see cref="TcpServer{TMessage}.ConnectionLimit"/>).
     /// </summary>
     public int MaxConnections { get; set; } = 10_000;
 

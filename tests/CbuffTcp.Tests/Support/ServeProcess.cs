@@ -9,6 +9,7 @@ public sealed partial class ServeProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly List<string> _output = [];
+    private TaskCompletionSource _lineAdded = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<IPEndPoint> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ServeProcess(Process process)
@@ -64,6 +65,31 @@ public sealed partial class ServeProcess : IAsyncDisposable
         return (process.ExitCode, await stdout + await stderr);
     }
 
+    /// <summary>Waits for the <paramref name="count"/>th line that contains <paramref name="text"/> and returns it; fails after 10 s.</summary>
+    public async Task<string> WaitForLineAsync(string text, int count = 1)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            Task added;
+            lock (_output)
+            {
+                if (_output.Where(l => l.Contains(text, StringComparison.Ordinal)).Skip(count - 1).FirstOrDefault() is { } line)
+                {
+                    return line;
+                }
+
+                added = _lineAdded.Task;
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || await Task.WhenAny(added, Task.Delay(left)) != added)
+            {
+                throw new TimeoutException($"'{text}' did not appear {count}× in the output of cbuff serve:\n{Output}");
+            }
+        }
+    }
+
     /// <summary>Sends SIGTERM and waits for the process to exit; returns its exit code.</summary>
     public async Task<int> TerminateAsync()
     {
@@ -114,10 +140,15 @@ public sealed partial class ServeProcess : IAsyncDisposable
             return;
         }
 
+        TaskCompletionSource added;
         lock (_output)
         {
             _output.Add(line);
+            added = _lineAdded;
+            _lineAdded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
+
+        added.TrySetResult();
 
         var match = ListeningLine().Match(line);
         if (match.Success)
