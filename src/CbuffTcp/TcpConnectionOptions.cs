@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace CbuffTcp;
 
 /// <summary>Per-connection settings shared by <see cref="TcpServerOptions"/> and <see cref="TcpClientOptions"/>.</summary>
@@ -72,6 +74,9 @@ public abstract class TcpConnectionOptions
     /// connector, never one per message. Defaults to <see cref="TimeProvider.System"/>.
     /// </summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Where receive, send and queue buffers come from; tests count rentals through it to prove every buffer goes back.</summary>
+    internal ArrayPool<byte> BufferPool { get; set; } = ArrayPool<byte>.Shared;
 
     internal virtual void Validate()
     {

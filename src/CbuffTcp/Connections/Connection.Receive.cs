@@ -179,7 +179,7 @@ internal sealed partial class Connection<TMessage>
             return;
         }
 
-        var owned = ReceivedBatch.CopyOf(batch, count, frames, _protocol);
+        var owned = ReceivedBatch.CopyOf(batch, count, frames, _protocol, _settings.BufferPool);
         try
         {
             await _dispatchQueue.Writer.WriteAsync(owned).ConfigureAwait(false);
@@ -240,28 +240,30 @@ internal sealed partial class Connection<TMessage>
     {
         private readonly TMessage[] _messages;
         private readonly byte[]? _bytes;
+        private readonly ArrayPool<byte>? _pool;
 
-        private ReceivedBatch(TMessage[] messages, int count, byte[]? bytes)
+        private ReceivedBatch(TMessage[] messages, int count, byte[]? bytes, ArrayPool<byte>? pool)
         {
             _messages = messages;
+            _pool = pool;
             Messages = new MessageBatch<TMessage>(messages, count);
             _bytes = bytes;
         }
 
         public MessageBatch<TMessage> Messages { get; }
 
-        public static ReceivedBatch CopyOf(TMessage[] batch, int count, in ReadOnlySequence<byte> frames, IProtocol<TMessage> protocol)
+        public static ReceivedBatch CopyOf(TMessage[] batch, int count, in ReadOnlySequence<byte> frames, IProtocol<TMessage> protocol, ArrayPool<byte> pool)
         {
             var messages = ArrayPool<TMessage>.Shared.Rent(count);
             if (!protocol.MessagesReferenceInput)
             {
                 batch.AsSpan(0, count).CopyTo(messages);
-                return new ReceivedBatch(messages, count, null);
+                return new ReceivedBatch(messages, count, null, null);
             }
 
             // Copy the frames' bytes once, then decode them again over the copy: the messages become views into
             // memory this batch owns. Decoding is a pure function of the bytes, so it yields the same messages.
-            var bytes = ArrayPool<byte>.Shared.Rent((int)frames.Length);
+            var bytes = pool.Rent((int)frames.Length);
             frames.CopyTo(bytes);
             var copy = new ReadOnlySequence<byte>(bytes, 0, (int)frames.Length);
             for (var i = 0; i < count; i++)
@@ -272,7 +274,7 @@ internal sealed partial class Connection<TMessage>
                 }
             }
 
-            return new ReceivedBatch(messages, count, bytes);
+            return new ReceivedBatch(messages, count, bytes, pool);
         }
 
         public void Return()
@@ -280,7 +282,7 @@ internal sealed partial class Connection<TMessage>
             ArrayPool<TMessage>.Shared.Return(_messages, clearArray: true);
             if (_bytes is not null)
             {
-                ArrayPool<byte>.Shared.Return(_bytes);
+                _pool!.Return(_bytes);
             }
         }
     }

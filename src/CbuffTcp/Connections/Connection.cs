@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 
 namespace CbuffTcp.Connections;
@@ -39,13 +40,14 @@ internal sealed partial class Connection<TMessage>
         _settings = settings;
         _onClosing = onClosing;
         _input = new Pipe(new PipeOptions(
+            pool: ReferenceEquals(settings.BufferPool, ArrayPool<byte>.Shared) ? null : new ArrayPoolMemoryPool(settings.BufferPool),
             pauseWriterThreshold: settings.PauseReadingThreshold,
             resumeWriterThreshold: settings.PauseReadingThreshold / 2,
             minimumSegmentSize: ConnectionSettings.ReceiveSegmentSize,
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.Inline,
             useSynchronizationContext: false));
-        _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent);
+        _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool);
         _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
     }
 

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace CbuffTcp.Connections;
 
 /// <summary>A snapshot of the per-connection options, taken once at start so later edits to the options object cannot race.</summary>
@@ -13,7 +15,8 @@ internal sealed record ConnectionSettings(
     bool NoDelay,
     TimeSpan IdleTimeout,
     TimeSpan FrameTimeout,
-    TimeProvider TimeProvider)
+    TimeProvider TimeProvider,
+    ArrayPool<byte> BufferPool)
 {
     /// <summary>Room for the frame's header and the read that completes it, on top of the frame itself.</summary>
     public const int ReceiveSlack = 64 * 1024;
@@ -39,7 +42,8 @@ internal sealed record ConnectionSettings(
             options.NoDelay,
             options.IdleTimeout,
             options.FrameTimeout,
-            options.TimeProvider);
+            options.TimeProvider,
+            options.BufferPool);
     }
 
     /// <summary>True when some timeout is on, so a heartbeat has something to check.</summary>

@@ -19,6 +19,7 @@ internal sealed class SendQueue
     private readonly AsyncSignal _signal = new();
     private readonly int _maxBytes;
     private readonly int _maxMessages;
+    private readonly ArrayPool<byte> _pool;
 
     private byte[]? _pending;
     private int _pendingBytes;
@@ -30,8 +31,9 @@ internal sealed class SendQueue
     private bool _writerWaiting;
     private bool _completed;
 
-    public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths)
+    public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool)
     {
+        _pool = pool;
         _maxBytes = maxBytes;
         _maxMessages = maxMessages;
         if (recordMessageLengths)
@@ -127,7 +129,7 @@ internal sealed class SendQueue
     {
         if (outgoing.Buffer is { Length: > 0 } buffer)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            _pool.Return(buffer);
         }
 
         outgoing.MessageLengths?.Clear();
@@ -173,7 +175,7 @@ internal sealed class SendQueue
 
         if (pending is not null)
         {
-            ArrayPool<byte>.Shared.Return(pending);
+            _pool.Return(pending);
         }
 
         return dropped;
@@ -186,11 +188,11 @@ internal sealed class SendQueue
             return;
         }
 
-        var grown = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(InitialBufferSize, (_pending?.Length ?? 0) * 2)));
+        var grown = _pool.Rent(Math.Max(needed, Math.Max(InitialBufferSize, (_pending?.Length ?? 0) * 2)));
         if (_pending is not null)
         {
             _pending.AsSpan(0, _pendingBytes).CopyTo(grown);
-            ArrayPool<byte>.Shared.Return(_pending);
+            _pool.Return(_pending);
         }
 
         _pending = grown;

@@ -8,11 +8,15 @@ namespace CbuffTcp.Tests.Support;
 public sealed class ServerFixture<THandler> : IAsyncDisposable
     where THandler : RecordingHandler
 {
-    private ServerFixture(TcpServer<ReadOnlySequence<byte>> server, THandler handler)
+    private ServerFixture(TcpServer<ReadOnlySequence<byte>> server, THandler handler, CountingBufferPool pool)
     {
         Server = server;
         Handler = handler;
+        Pool = pool;
     }
+
+    /// <summary>Every buffer the server rents comes from here; disposing the fixture asserts all came back.</summary>
+    public CountingBufferPool Pool { get; }
 
     public TcpServer<ReadOnlySequence<byte>> Server { get; }
 
@@ -22,6 +26,10 @@ public sealed class ServerFixture<THandler> : IAsyncDisposable
 
     public static async Task<ServerFixture<THandler>> StartAsync(THandler handler, TcpServerOptions? options = null, IProtocol<ReadOnlySequence<byte>>? protocol = null)
     {
+        options ??= new TcpServerOptions();
+        var pool = new CountingBufferPool();
+        options.BufferPool = pool;
+        UnobservedExceptions.EnsureWatching();
         var server = new TcpServer<ReadOnlySequence<byte>>(protocol ?? new LengthPrefixedProtocol(), handler, options);
         if (handler is EchoHandler echo)
         {
@@ -29,7 +37,7 @@ public sealed class ServerFixture<THandler> : IAsyncDisposable
         }
 
         await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
-        return new ServerFixture<THandler>(server, handler);
+        return new ServerFixture<THandler>(server, handler, pool);
     }
 
     public Task<WireClient> ConnectAsync(int? receiveBufferSize = null) => WireClient.ConnectAsync(EndPoint, receiveBufferSize);
@@ -56,5 +64,7 @@ public sealed class ServerFixture<THandler> : IAsyncDisposable
         }
 
         Assert.Equal(0, Handler.Overlaps);
+        Pool.AssertAllReturned();
+        UnobservedExceptions.AssertNone();
     }
 }
