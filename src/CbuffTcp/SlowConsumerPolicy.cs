@@ -7,8 +7,9 @@ public enum SlowConsumerPolicy
     RejectSend = 0,
 
     /// <summary>
-    /// Return <see cref="SendResult.QueueFull"/> and close the client with <see cref="DisconnectReason.SlowConsumer"/>,
-    /// after what was already queued is flushed (or the flush times out).
+    /// Return <see cref="SendResult.QueueFull"/> and close the client at once with
+    /// <see cref="DisconnectReason.SlowConsumer"/>: a reset, dropping what is queued (a client that cannot keep up
+    /// cannot take a flush either, and its queue's memory is freed at once).
     /// </summary>
     Disconnect = 1,
 }

@@ -38,7 +38,7 @@ internal sealed partial class Connection<TMessage>
         var flushed = _flushed.Task;
         if (!flushed.IsCompleted)
         {
-            await Task.WhenAny(flushed, Task.Delay(_settings.CloseFlushTimeout)).ConfigureAwait(false);
+            await Task.WhenAny(flushed, Task.Delay(_settings.CloseFlushTimeout, _settings.TimeProvider)).ConfigureAwait(false);
         }
 
         if (!flushed.IsCompleted)

@@ -14,6 +14,7 @@ internal sealed partial class Connection<TMessage>
     private async Task ReceiveLoopAsync()
     {
         var writer = _input.Writer;
+        var readSize = ConnectionSettings.MinReadSize;
         Exception? error = null;
         try
         {
@@ -21,13 +22,15 @@ internal sealed partial class Connection<TMessage>
             {
                 _awaitingData = true;
                 await _transport.WaitForDataAsync().ConfigureAwait(false);
-                var memory = writer.GetMemory(ConnectionSettings.ReceiveSegmentSize);
+                var memory = writer.GetMemory(readSize);
                 var received = await _transport.ReceiveAsync(memory).ConfigureAwait(false);
                 _awaitingData = false;
                 if (received == 0)
                 {
                     break;
                 }
+
+                readSize = received == memory.Length ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
 
                 NoteReceived(received);
                 writer.Advance(received);

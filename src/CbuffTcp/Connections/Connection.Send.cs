@@ -10,7 +10,8 @@ internal sealed partial class Connection<TMessage>
         var result = _sendQueue.TryEnqueue(packet);
         if (result == SendResult.QueueFull && _settings.SlowConsumerPolicy == SlowConsumerPolicy.Disconnect)
         {
-            BeginClose(DisconnectReason.SlowConsumer, $"send queue full ({_settings.SendQueueMaxBytes} bytes / {_settings.SendQueueMaxMessages} messages)");
+            // It cannot take what is queued, so flushing would only hold the queue for the flush timeout: reset now.
+            Abort(DisconnectReason.SlowConsumer, $"send queue full ({_settings.SendQueueMaxBytes} bytes / {_settings.SendQueueMaxMessages} messages)");
         }
 
         return result;

@@ -43,7 +43,7 @@ internal sealed partial class Connection<TMessage>
             pool: ReferenceEquals(settings.BufferPool, ArrayPool<byte>.Shared) ? null : new ArrayPoolMemoryPool(settings.BufferPool),
             pauseWriterThreshold: settings.PauseReadingThreshold,
             resumeWriterThreshold: settings.PauseReadingThreshold / 2,
-            minimumSegmentSize: ConnectionSettings.ReceiveSegmentSize,
+            minimumSegmentSize: ConnectionSettings.MinReadSize,
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.Inline,
             useSynchronizationContext: false));

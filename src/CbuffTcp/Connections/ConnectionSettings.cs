@@ -21,8 +21,14 @@ internal sealed record ConnectionSettings(
     /// <summary>Room for the frame's header and the read that completes it, on top of the frame itself.</summary>
     public const int ReceiveSlack = 64 * 1024;
 
-    /// <summary>Minimum size of a receive buffer segment.</summary>
-    public const int ReceiveSegmentSize = 16 * 1024;
+    /// <summary>
+    /// The first read after a pause asks for this much: a connection holding a partial frame then holds one block
+    /// this size, not a big buffer (a thousand clients trickling frames cost a thousand small blocks).
+    /// </summary>
+    public const int MinReadSize = 4 * 1024;
+
+    /// <summary>Reads that fill their buffer double the next one's size up to this, so bulk transfers take few calls.</summary>
+    public const int MaxReadSize = 64 * 1024;
 
     /// <summary>Messages handed to one <c>OnReceivedAsync</c> call at most; a longer read is delivered in several batches.</summary>
     public const int MaxBatchSize = 256;

@@ -188,7 +188,9 @@ internal sealed class SendQueue
             return;
         }
 
-        var grown = _pool.Rent(Math.Max(needed, Math.Max(InitialBufferSize, (_pending?.Length ?? 0) * 2)));
+        // Doubling, but never past the byte limit: a queue at its cap holds a buffer of about its cap, not twice that.
+        var doubled = Math.Min(Math.Max(InitialBufferSize, (_pending?.Length ?? 0) * 2), _maxBytes);
+        var grown = _pool.Rent(Math.Max(needed, doubled));
         if (_pending is not null)
         {
             _pending.AsSpan(0, _pendingBytes).CopyTo(grown);
