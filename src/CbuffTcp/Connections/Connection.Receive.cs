@@ -15,6 +15,7 @@ internal sealed partial class Connection<TMessage>
     {
         var writer = _input.Writer;
         var readSize = ConnectionSettings.MinReadSize;
+        var readsWithoutWaiting = 0;
         Exception? error = null;
         try
         {
@@ -23,7 +24,9 @@ internal sealed partial class Connection<TMessage>
                 _awaitingData = true;
                 await _transport.WaitForDataAsync().ConfigureAwait(false);
                 var memory = writer.GetMemory(readSize);
-                var received = await _transport.ReceiveAsync(memory).ConfigureAwait(false);
+                var receiving = _transport.ReceiveAsync(memory);
+                readsWithoutWaiting = receiving.IsCompleted ? readsWithoutWaiting + 1 : 0;
+                var received = await receiving.ConfigureAwait(false);
                 _awaitingData = false;
                 if (received == 0)
                 {
@@ -38,6 +41,14 @@ internal sealed partial class Connection<TMessage>
                 if (flush.IsCompleted || flush.IsCanceled)
                 {
                     break;
+                }
+
+                if (readsWithoutWaiting >= ConnectionSettings.ReadsBeforeYield)
+                {
+                    // A peer that keeps the socket full would keep this thread forever (every read, decode and
+                    // handler call completes synchronously): take a turn at the back of the thread pool's queue.
+                    readsWithoutWaiting = 0;
+                    await Task.Yield();
                 }
             }
         }

@@ -30,6 +30,9 @@ internal sealed record ConnectionSettings(
     /// <summary>Reads that fill their buffer double the next one's size up to this, so bulk transfers take few calls.</summary>
     public const int MaxReadSize = 64 * 1024;
 
+    /// <summary>Reads that complete without waiting, in a row, before a connection yields its thread to others.</summary>
+    public const int ReadsBeforeYield = 8;
+
     /// <summary>Messages handed to one <c>OnReceivedAsync</c> call at most; a longer read is delivered in several batches.</summary>
     public const int MaxBatchSize = 256;
 
