@@ -140,6 +140,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
     /// it and closes it with <see cref="DisconnectReason.ServerStopping"/>; clients still open after
     /// <see cref="TcpServerOptions.GracefulStopTimeout"/> (or when <paramref name="cancellationToken"/> fires) are
     /// aborted. Returns once every client's <c>OnDisconnectedAsync</c> has run; the server can then be started again.
+    /// From inside a handler, call it without awaiting (<c>_ = server.StopAsync()</c>): awaited there, it would wait
+    /// for the very callback that awaits it, and returns only after twice the graceful-stop timeout, reporting it.
     /// </summary>
     /// <exception cref="InvalidOperationException">The server is not <see cref="ServerStatus.Running"/>.</exception>
     public async Task StopAsync(CancellationToken cancellationToken = default)
@@ -177,8 +179,9 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
                 connection.Abort(DisconnectReason.ServerStopping, "server stopping: graceful stop timed out");
             }
 
-            // An abort ends the loops at once; only a handler that never returns can hold a connection now.
-            await done.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            // An abort ends the loops at once; only a handler that has not returned can hold a connection now (one
+            // that awaits this very stop, say): give handlers one more timeout, then report them and return.
+            await done.WaitAsync(_options.GracefulStopTimeout, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (!done.IsCompleted)
             {
                 ReportError($"Stopped with {_clients.Count} connections still inside handler callbacks that did not return.", null);
