@@ -101,10 +101,10 @@ public class RecordingHandler : TcpHandler<ReadOnlySequence<byte>>
         try
         {
             await OnDisconnectedCoreAsync(client, reason);
-            Record(new HandlerEvent("disconnected", client.Id, [], reason));
         }
         finally
         {
+            Record(new HandlerEvent("disconnected", client.Id, [], reason)); // recorded after the core ran, even if it threw
             Exit(client.Id);
         }
     }
