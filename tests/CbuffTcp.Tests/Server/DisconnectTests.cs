@@ -51,7 +51,9 @@ public class DisconnectTests
         Reset(client.Socket);
 
         var closed = await handler.WaitForAsync("disconnected", id);
-        Assert.Equal(DisconnectReason.Reset, closed.Reason!.Value.Reason);
+        // The reset reaches the receive loop as ECONNRESET, or the write loop first as EPIPE, which reads as the
+        // peer having closed: either way one disconnect, for the peer's doing.
+        Assert.Contains(closed.Reason!.Value.Reason, new[] { DisconnectReason.Reset, DisconnectReason.RemoteClosed });
         await handler.WaitUntilAsync(_ => fixture.Pool.Outstanding == 0, what: "the queued 10 MiB returned to the pool");
         Assert.Single(handler.Events, e => e.Kind == "disconnected");
     }

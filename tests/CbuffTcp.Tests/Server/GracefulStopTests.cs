@@ -100,7 +100,11 @@ public class GracefulStopTests
     {
         var handler = new EchoHandler();
         await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler);
-        var endPoint = fixture.EndPoint;
+        await fixture.Server.StopAsync();
+
+        // A port outside the ephemeral range: between a stop and the next start, a port-0 port could be taken by any
+        // other test's outgoing connection as its local port, which is not what this test is about.
+        var endPoint = await StartOnFreePortBelowEphemeralRangeAsync(fixture.Server);
         for (var cycle = 0; cycle < 100; cycle++)
         {
             if (cycle > 0)
@@ -116,6 +120,23 @@ public class GracefulStopTests
         }
 
         Assert.Equal(100, handler.Events.Count(e => e.Kind == "disconnected"));
+    }
+
+    private static async Task<IPEndPoint> StartOnFreePortBelowEphemeralRangeAsync(TcpServer<ReadOnlySequence<byte>> server)
+    {
+        var random = new Random();
+        for (var attempt = 0; ; attempt++)
+        {
+            var endPoint = new IPEndPoint(IPAddress.Loopback, random.Next(20_000, 32_000));
+            try
+            {
+                await server.StartAsync(endPoint);
+                return endPoint;
+            }
+            catch (System.Net.Sockets.SocketException) when (attempt < 50)
+            {
+            }
+        }
     }
 
     public sealed class StoppingHandler : RecordingHandler
