@@ -123,16 +123,16 @@ public partial class ServeCommandTests
     {
         // A .NET process out of descriptors cannot start a thread and aborts ("Out of memory"): the server must stop
         // admitting while the runtime still has a reserve, and say so at start. No warm-up: a cold process survives too.
-        await using var serve = await ServeProcess.StartAsync(maxOpenFiles: 160, "--protocol", "length", "--mode", "echo");
-        var cap = int.Parse(CapLine().Match(await WaitForLogAsync(serve, "ulimit -n 160")).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(cap, 1, 160 - 32);
+        await using var serve = await ServeProcess.StartAsync(maxOpenFiles: 256, "--protocol", "length", "--mode", "echo");
+        var cap = int.Parse(CapLine().Match(await WaitForLogAsync(serve, "ulimit -n 256")).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(cap, 1, 256 - 32);
 
         var clients = new List<WireClient>();
         try
         {
             // More clients than the descriptor limit: the server admits `cap` and resets the rest at once (a reset can
             // reach a client while its connect is still completing).
-            for (var i = 0; i < 200; i++)
+            for (var i = 0; i < 300; i++)
             {
                 try
                 {
