@@ -38,7 +38,8 @@ internal sealed partial class Connection<TMessage>
         var flushed = _flushed.Task;
         if (!flushed.IsCompleted)
         {
-            await Task.WhenAny(flushed, Task.Delay(_settings.CloseFlushTimeout, _settings.TimeProvider)).ConfigureAwait(false);
+            // WaitAsync drops its timer as soon as the flush completes: thousands of quick closes leave no timers behind.
+            await flushed.WaitAsync(_settings.CloseFlushTimeout, _settings.TimeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         if (!flushed.IsCompleted)
