@@ -181,6 +181,75 @@ public partial class ServeCommandTests
         Assert.Contains(expected, output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_client_that_never_reads_cannot_grow_the_server_past_its_send_queue_limit()
+    {
+        const int limit = 1024 * 1024;
+        const int message = 4096;
+        const int total = 64 * 1024 * 1024;
+        await using var serve = await ServeProcess.StartAsync("--protocol", "length", "--mode", "broadcast", "--send-queue-limit", $"{limit}");
+        using var stalled = await WireClient.ConnectAsync(serve.EndPoint, receiveBufferSize: 4096);
+        using var sender = await WireClient.ConnectAsync(serve.EndPoint);
+        await WaitForLogAsync(serve, "client 2 connected");
+
+        // Warm up, so the baseline includes the JIT and the pools, then send 64 MiB that the stalled client never reads.
+        var frame = WireClient.LengthFrame(new byte[message]);
+        await sender.SendAsync(frame);
+        await sender.ReadLengthFrameAsync();
+        var before = serve.ResidentBytes();
+
+        // 64 messages (256 KiB) in flight at a time: within the sender's own queue limit, so none of its copies is
+        // refused, and it gets every one back: everything went through the server, to both clients' queues.
+        var window = Enumerable.Repeat(frame, 64).SelectMany(f => f).ToArray();
+        for (var sent = 0; sent < total; sent += 64 * message)
+        {
+            await sender.SendAsync(window);
+            await sender.ReadExactlyAsync(window.Length, TimeSpan.FromSeconds(30));
+        }
+
+        var grown = serve.ResidentBytes() - before;
+
+        // Unbounded, the stalled client's queue alone would hold 64 MiB now; bounded, at most its 1 MiB limit (plus
+        // a buffer of that size in flight) and the runtime's own noise.
+        Assert.True(grown < limit + (24 * 1024 * 1024), $"the server grew by {grown / 1024 / 1024.0:F1} MiB while a client never read");
+        Assert.Contains("client 1", serve.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Openssl_s_client_gets_its_line_echoed_over_tls()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"cbuff-test-{Guid.NewGuid():N}.pem");
+        var certificate = TestCertificates.Localhost;
+        await File.WriteAllTextAsync(path, certificate.ExportCertificatePem() + "\n" + certificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+        try
+        {
+            await using var serve = await ServeProcess.StartAsync("--tls-cert", path, "--mode", "echo");
+            var info = new System.Diagnostics.ProcessStartInfo("openssl", ["s_client", "-connect", $"127.0.0.1:{serve.EndPoint.Port}", "-quiet", "-no_ign_eof"])
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var openssl = System.Diagnostics.Process.Start(info)!;
+            try
+            {
+                await openssl.StandardInput.WriteLineAsync("hello from openssl");
+                await openssl.StandardInput.FlushAsync();
+                var reply = await openssl.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(15));
+                Assert.Equal("hello from openssl", reply);
+            }
+            finally
+            {
+                openssl.Kill();
+                await openssl.WaitForExitAsync();
+            }
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Theory]
     [InlineData("pem")]
     [InlineData("pfx")]
