@@ -155,7 +155,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         {
             if (string.IsNullOrEmpty(tls.TargetHost) && endPoint is DnsEndPoint dns)
             {
-                tls.TargetHost = dns.Host;
+                tls = TlsHandshake.WithTargetHost(tls, dns.Host); // a copy: the caller's options stay as they were
             }
 
             try

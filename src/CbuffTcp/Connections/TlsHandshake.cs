@@ -12,6 +12,24 @@ internal static class TlsHandshake
     public static Task<ConnectionTransport> AsClientAsync(Socket socket, SslClientAuthenticationOptions options, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken) =>
         RunAsync(socket, timeout, time, (ssl, token) => ssl.AuthenticateAsClientAsync(options, token), cancellationToken);
 
+    /// <summary>A copy of <paramref name="options"/> that names <paramref name="host"/> as the server to validate.</summary>
+    public static SslClientAuthenticationOptions WithTargetHost(SslClientAuthenticationOptions options, string host) => new()
+    {
+        TargetHost = host,
+        AllowRenegotiation = options.AllowRenegotiation,
+        AllowTlsResume = options.AllowTlsResume,
+        ApplicationProtocols = options.ApplicationProtocols,
+        CertificateChainPolicy = options.CertificateChainPolicy,
+        CertificateRevocationCheckMode = options.CertificateRevocationCheckMode,
+        CipherSuitesPolicy = options.CipherSuitesPolicy,
+        ClientCertificateContext = options.ClientCertificateContext,
+        ClientCertificates = options.ClientCertificates,
+        EnabledSslProtocols = options.EnabledSslProtocols,
+        EncryptionPolicy = options.EncryptionPolicy,
+        LocalCertificateSelectionCallback = options.LocalCertificateSelectionCallback,
+        RemoteCertificateValidationCallback = options.RemoteCertificateValidationCallback,
+    };
+
     private static async Task<ConnectionTransport> RunAsync(
         Socket socket, TimeSpan timeout, TimeProvider time, Func<SslStream, CancellationToken, Task> authenticate, CancellationToken cancellationToken)
     {

@@ -41,6 +41,64 @@ public class TlsTests
     }
 
     [Fact]
+    public async Task A_server_that_requires_client_certificates_serves_a_client_with_the_right_one_and_refuses_one_without()
+    {
+        var handler = new EchoHandler();
+        var options = new TcpServerOptions().UseTls(TestCertificates.Localhost);
+        options.Tls!.ClientCertificateRequired = true;
+        options.Tls.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == TestCertificates.Client.GetCertHashString();
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler, options, new LineProtocol());
+
+        var withCertificate = TrustingTestCertificate();
+        withCertificate.Tls!.ClientCertificates = [TestCertificates.Client];
+        var clientHandler = new RecordingHandler();
+        await using (var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), clientHandler, withCertificate))
+        {
+            await client.ConnectAsync("localhost", fixture.EndPoint.Port);
+            client.Send("known client"u8.ToArray());
+            Assert.Equal("known client"u8.ToArray(), Assert.Single((await clientHandler.WaitForAsync("received")).Messages));
+        }
+
+        // Without a certificate: the server refuses the handshake; the handler never hears of that client.
+        var anonymous = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), TrustingTestCertificate());
+        try
+        {
+            await anonymous.ConnectAsync("localhost", fixture.EndPoint.Port);
+            anonymous.Send("let me in"u8.ToArray()); // TLS 1.3: the client may finish before the server has judged it
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
+        {
+        }
+
+        await handler.WaitUntilAsync(_ => fixture.Server.TlsHandshakeFailures == 1, what: "the anonymous handshake refused");
+        Assert.Single(handler.Events, e => e.Kind == "connected");
+        Assert.DoesNotContain(handler.Events, e => e.Kind == "received" && e.Messages.Any(m => m.SequenceEqual("let me in"u8.ToArray())));
+        await anonymous.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Without_a_target_host_the_client_validates_the_host_it_connects_to_and_leaves_its_options_alone()
+    {
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(new EchoHandler(), new TcpServerOptions().UseTls(TestCertificates.Localhost), new LineProtocol());
+        string? validatedFor = null;
+        var options = new TcpClientOptions
+        {
+            Tls = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (sender, certificate, _, _) =>
+                {
+                    validatedFor = ((SslStream)sender).TargetHostName;
+                    return certificate?.GetCertHashString() == TestCertificates.Localhost.GetCertHashString();
+                },
+            },
+        };
+        await using var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), options);
+        await client.ConnectAsync("localhost", fixture.EndPoint.Port);
+        Assert.Equal("localhost", validatedFor);
+        Assert.True(string.IsNullOrEmpty(options.Tls.TargetHost), "the caller's options were changed");
+    }
+
+    [Fact]
     public async Task A_client_that_does_not_trust_the_certificate_fails_to_connect()
     {
         await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(new RecordingHandler(), new TcpServerOptions().UseTls(TestCertificates.Localhost));
@@ -77,9 +135,10 @@ public class TlsTests
         var options = new TcpServerOptions { TlsHandshakeTimeout = TimeSpan.FromSeconds(10), TimeProvider = time }.UseTls(TestCertificates.Localhost);
         await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(handler, options);
         using var silent = await fixture.ConnectAsync();
-        Assert.False(await silent.WaitForCloseAsync(TimeSpan.FromMilliseconds(200)));
+        time.Advance(TimeSpan.FromSeconds(9.5));
+        Assert.False(await silent.WaitForCloseAsync(TimeSpan.FromMilliseconds(200)), "closed before the timeout");
 
-        time.Advance(TimeSpan.FromSeconds(11));
+        time.Advance(TimeSpan.FromSeconds(1)); // 10.5 s: past it
         Assert.True(await silent.WaitForCloseAsync(TimeSpan.FromSeconds(5)));
         var error = await handler.WaitForAsync("error");
         Assert.Contains("did not complete within 10 s", error.Text, StringComparison.Ordinal);
