@@ -18,9 +18,13 @@ public sealed partial class TcpServer<TMessage>
     private int _failingHandshakes;
     private int _handshaking;
     private long _tlsHandshakeFailures;
+    private long _tlsHandshakesStarted;
 
     /// <summary>Clients closed because their TLS handshake failed or timed out, since the server was created.</summary>
     public long TlsHandshakeFailures => Interlocked.Read(ref _tlsHandshakeFailures);
+
+    /// <summary>TLS handshakes whose deadline has started; tests wait on it before moving a fake clock.</summary>
+    internal long TlsHandshakesStarted => Interlocked.Read(ref _tlsHandshakesStarted);
 
     /// <summary>Accepts until stopped. Never dies on an accept error: it reports it once per streak and backs off.</summary>
     private async Task AcceptLoopAsync(Socket listener, ConnectionSettings settings, CancellationToken cancellationToken)
@@ -132,7 +136,9 @@ public sealed partial class TcpServer<TMessage>
         var remote = socket.RemoteEndPoint;
         try
         {
-            transport = await TlsHandshake.AsServerAsync(socket, _options.Tls!, _options.TlsHandshakeTimeout, settings.TimeProvider, _acceptCancellation?.Token ?? default).ConfigureAwait(false);
+            var handshake = TlsHandshake.AsServerAsync(socket, _options.Tls!, _options.TlsHandshakeTimeout, settings.TimeProvider, _acceptCancellation?.Token ?? default);
+            Interlocked.Increment(ref _tlsHandshakesStarted); // its deadline is running now
+            transport = await handshake.ConfigureAwait(false);
         }
         catch (Exception ex)
         {

@@ -131,6 +131,8 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
     private async Task ConnectAndStartAsync(EndPoint endPoint, ConnectionSettings settings, CancellationToken cancellationToken)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = settings.NoDelay };
+        EndPoint? remote;
+        EndPoint? local;
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -143,6 +145,10 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
             {
                 throw new TimeoutException($"Connecting to {endPoint} took longer than {_options.ConnectTimeout.TotalSeconds:0.###} s.");
             }
+
+            // Read now: once the peer resets (a TLS server refusing us, say), the socket can no longer tell them.
+            remote = socket.RemoteEndPoint;
+            local = socket.LocalEndPoint;
         }
         catch
         {
@@ -169,7 +175,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
             }
         }
 
-        var info = new ClientInfo(Interlocked.Increment(ref _connects), socket.RemoteEndPoint, socket.LocalEndPoint);
+        var info = new ClientInfo(Interlocked.Increment(ref _connects), remote, local);
         var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings);
         lock (_lock)
         {

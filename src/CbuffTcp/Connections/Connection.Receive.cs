@@ -22,18 +22,35 @@ internal sealed partial class Connection<TMessage>
             while (true)
             {
                 _awaitingData = true;
-                await _transport.WaitForDataAsync().ConfigureAwait(false);
-                var memory = writer.GetMemory(readSize);
-                var receiving = _transport.ReceiveAsync(memory);
-                readsWithoutWaiting = receiving.IsCompleted ? readsWithoutWaiting + 1 : 0;
-                var received = await receiving.ConfigureAwait(false);
+                var waiting = _transport.WaitForDataAsync();
+                readsWithoutWaiting = waiting.IsCompleted ? readsWithoutWaiting + 1 : 0;
+                await waiting.ConfigureAwait(false);
+
+                // Small reads land in a per-thread scratch buffer and are copied into a block of about their size, so
+                // a connection holding a partial frame holds about what it received. Reads that fill their buffer
+                // go straight into the pipe, in blocks that double up to the maximum read.
+                int received;
+                int capacity;
+                var scratch = ReceiveScratch.Buffer;
+                if (readSize == ConnectionSettings.MinReadSize && _transport.TryReceiveAvailable(scratch, out received))
+                {
+                    capacity = scratch.Length;
+                    scratch.AsSpan(0, received).CopyTo(writer.GetSpan(received));
+                }
+                else
+                {
+                    var memory = writer.GetMemory(readSize);
+                    capacity = memory.Length;
+                    received = await _transport.ReceiveAsync(memory).ConfigureAwait(false);
+                }
+
                 _awaitingData = false;
                 if (received == 0)
                 {
                     break;
                 }
 
-                readSize = received == memory.Length ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
+                readSize = received == capacity ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
 
                 NoteReceived(received);
                 writer.Advance(received);

@@ -43,7 +43,7 @@ internal sealed partial class Connection<TMessage>
             pool: ReferenceEquals(settings.BufferPool, ArrayPool<byte>.Shared) ? null : new ArrayPoolMemoryPool(settings.BufferPool),
             pauseWriterThreshold: settings.PauseReadingThreshold,
             resumeWriterThreshold: settings.PauseReadingThreshold / 2,
-            minimumSegmentSize: ConnectionSettings.MinReadSize,
+            minimumSegmentSize: ConnectionSettings.MinSegmentSize,
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.Inline,
             useSynchronizationContext: false));

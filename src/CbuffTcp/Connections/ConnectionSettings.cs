@@ -21,11 +21,14 @@ internal sealed record ConnectionSettings(
     /// <summary>Room for the frame's header and the read that completes it, on top of the frame itself.</summary>
     public const int ReceiveSlack = 64 * 1024;
 
-    /// <summary>
-    /// The first read after a pause asks for this much: a connection holding a partial frame then holds one block
-    /// this size, not a big buffer (a thousand clients trickling frames cost a thousand small blocks).
-    /// </summary>
+    /// <summary>The first read after a pause reads up to this much (into a per-thread scratch buffer).</summary>
     public const int MinReadSize = 4 * 1024;
+
+    /// <summary>
+    /// The smallest receive block: what a small read is copied into, so a connection holding a partial frame holds
+    /// about what it received (a thousand clients trickling frames cost a thousand small blocks, not 4 KiB each).
+    /// </summary>
+    public const int MinSegmentSize = 256;
 
     /// <summary>Reads that fill their buffer double the next one's size up to this, so bulk transfers take few calls.</summary>
     public const int MaxReadSize = 64 * 1024;

@@ -12,6 +12,16 @@ internal abstract class ConnectionTransport : IDisposable
     /// <summary>Reads what is available into <paramref name="buffer"/>; 0 means the peer closed its side.</summary>
     public abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer);
 
+    /// <summary>
+    /// Once <see cref="WaitForDataAsync"/> has completed: reads what is available into <paramref name="buffer"/> at
+    /// once, without waiting. False where the transport cannot (TLS decrypts records asynchronously).
+    /// </summary>
+    public virtual bool TryReceiveAvailable(Span<byte> buffer, out int received)
+    {
+        received = 0;
+        return false;
+    }
+
     /// <summary>Writes all of <paramref name="buffer"/>.</summary>
     public abstract ValueTask SendAsync(ReadOnlyMemory<byte> buffer);
 

@@ -12,6 +12,18 @@ internal sealed class SocketTransport(Socket socket) : ConnectionTransport
 
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => Socket.ReceiveAsync(buffer, SocketFlags.None);
 
+    public override bool TryReceiveAvailable(Span<byte> buffer, out int received)
+    {
+        // Data (or the peer's FIN) is known to be there, so this returns at once: it never blocks the thread.
+        received = Socket.Receive(buffer, SocketFlags.None, out var error);
+        return error switch
+        {
+            SocketError.Success => true,
+            SocketError.WouldBlock => false,
+            _ => throw new SocketException((int)error),
+        };
+    }
+
     // Pooled builder: a send that has to wait reuses its state machine rather than allocating one.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask SendAsync(ReadOnlyMemory<byte> buffer)

@@ -5,6 +5,7 @@ using Xunit.Abstractions;
 namespace CbuffTcp.Tests.Server;
 
 /// <summary>Fault 15: many connect/send/close cycles leave nothing behind. CBUFF_CYCLES overrides the count.</summary>
+[Collection(RunsAlone.Name)]
 public class CycleTests(ITestOutputHelper output)
 {
     private const int Loops = 8;

@@ -6,6 +6,7 @@ using Xunit.Abstractions;
 namespace CbuffTcp.Tests.Server;
 
 /// <summary>Fault 5: one client floods empty frames while a hundred others do round trips.</summary>
+[Collection(RunsAlone.Name)]
 public class FloodTests(ITestOutputHelper output)
 {
     private const int Echoers = 100;
