@@ -23,6 +23,24 @@ internal static class Usage
           --frame-timeout SECONDS   close a client whose started frame is incomplete this long; 0 = never (default 30)
           --tls-cert FILE           speak TLS with this certificate and key: PKCS#12 (.pfx/.p12) or PEM (both in one file)
           --tls-password PASSWORD   the password of the PKCS#12 file or encrypted PEM key
+
+        usage: cbuff bench [options]
+
+        Load-tests a server that echoes (or broadcasts) the length or line wire format of cbuff serve, checks every
+        byte that comes back, and reports messages/s, MB/s and latency percentiles.
+          --host ADDRESS            server address (default 127.0.0.1)
+          --port N                  server port (default 9000)
+          --protocol length|line    wire format (default length)
+          --mode echo|broadcast     echo: each message comes back to its sender (default)
+                                    broadcast: each message reaches every client; every client counts them
+          --connections N           connections (default 1)
+          --senders N               connections that send, in broadcast (default: all)
+          --size BYTES              payload bytes per message (default 32)
+          --depth N                 messages in flight per sender, closed loop (default 1)
+          --rate N                  open loop instead: N messages/s in all, timed from when each was due
+          --seconds S               measured time (default 10)
+          --warmup S                unmeasured time first (default 2)
+          --json FILE               also write the figures as JSON
         """;
 
     public static int Print(TextWriter writer, int exitCode)

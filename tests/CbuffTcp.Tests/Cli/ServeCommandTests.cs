@@ -181,6 +181,19 @@ public partial class ServeCommandTests
         Assert.Contains(expected, output, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--depth", "0", "--depth")]
+    [InlineData("--senders", "5", "--senders 5 is more than --connections 1")]
+    [InlineData("--size", "4", "--mode broadcast needs --size of at least 8", "--mode", "broadcast")]
+    [InlineData("--rate", "0", "--rate")]
+    [InlineData("--protocol", "xml", "--protocol")]
+    public async Task Bench_bad_options_get_a_clear_message_and_a_non_zero_exit(string name, string value, string expected, params string[] more)
+    {
+        var (exitCode, output) = await ServeProcess.RunToEndAsync(["bench", name, value, .. more]);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains(expected, output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_client_that_never_reads_cannot_grow_the_server_past_its_send_queue_limit()
     {
@@ -248,6 +261,39 @@ public partial class ServeCommandTests
         {
             File.Delete(path);
         }
+    }
+
+    [Theory]
+    [InlineData("length", "echo")]
+    [InlineData("line", "echo")]
+    [InlineData("length", "broadcast")]
+    public async Task Bench_against_serve_for_two_seconds_checks_every_byte_and_reports_no_errors(string protocol, string mode)
+    {
+        await using var serve = await ServeProcess.StartAsync("--protocol", protocol, "--mode", mode);
+        var json = Path.Combine(Path.GetTempPath(), $"cbuff-bench-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (exitCode, output) = await ServeProcess.RunToEndAsync(
+                "bench", "--port", $"{serve.EndPoint.Port}", "--protocol", protocol, "--mode", mode,
+                "--connections", "8", "--depth", "8", "--size", "64", "--seconds", "2", "--warmup", "0.5", "--json", json);
+            Assert.True(exitCode == 0, output);
+            Assert.Matches(@"errors\s+0\b", output);
+            using var report = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            Assert.Equal(0, report.RootElement.GetProperty("errors").GetInt64());
+            Assert.True(report.RootElement.GetProperty("messages").GetInt64() > 0, output);
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [Fact]
+    public async Task Bench_that_cannot_reach_a_server_says_so_and_fails()
+    {
+        var (exitCode, output) = await ServeProcess.RunToEndAsync("bench", "--port", "1", "--seconds", "1");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("cannot reach 127.0.0.1:1", output, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace CbuffTcp.Cli.Bench;
+
+/// <summary>
+/// One connection of a run. A sender keeps <see cref="BenchOptions.Depth"/> messages in flight (closed loop), or sends
+/// on a fixed schedule (open loop, <c>--rate</c>), and times each of its own messages from send (or intended send) to
+/// its return. Every connection checks every byte it receives. Buffers are made once: nothing is allocated per message.
+/// </summary>
+internal sealed class BenchClient
+{
+    private const int RingSize = 1 << 16;
+
+    private readonly Socket _socket;
+    private readonly BenchOptions _options;
+    private readonly BenchWire _wire;
+    private readonly BenchStats _stats;
+    private readonly int _index;
+    private readonly bool _sends;
+    private readonly long[] _sentAt = new long[RingSize];
+    private readonly byte[] _receive;
+    private readonly byte[] _send;
+    private readonly byte[] _expected;
+    private readonly uint[]? _lastFromSender;
+    private uint _nextToSend;
+    private uint _nextOwnExpected;
+
+    private BenchClient(Socket socket, BenchOptions options, BenchWire wire, BenchStats stats, int index)
+    {
+        _socket = socket;
+        _options = options;
+        _wire = wire;
+        _stats = stats;
+        _index = index;
+        _sends = index < options.Senders;
+        _receive = new byte[Math.Max(64 * 1024, 2 * wire.FrameSize)];
+        _send = new byte[wire.FrameSize * Math.Max(options.Depth, 64)];
+        _expected = new byte[wire.FrameSize];
+        _lastFromSender = options.Mode == BenchMode.Broadcast ? new uint[options.Senders] : null;
+    }
+
+    /// <summary>Own messages sent and not yet back.</summary>
+    public long Outstanding => Volatile.Read(ref _nextToSend) - Volatile.Read(ref _nextOwnExpected);
+
+    public static async Task<BenchClient> ConnectAsync(BenchOptions options, BenchWire wire, BenchStats stats, int index, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(options.Host, options.Port), cancellationToken).ConfigureAwait(false);
+            return new BenchClient(socket, options, wire, stats, index);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs until <paramref name="stopSending"/>, then until its own messages are back or <paramref name="stop"/>.</summary>
+    public async Task RunAsync(CancellationToken stopSending, CancellationToken stop)
+    {
+        try
+        {
+            Task? scheduled = null;
+            if (_sends && _options.Rate is { } rate)
+            {
+                scheduled = SendOnScheduleAsync(rate / _options.Senders, stopSending);
+            }
+            else if (_sends)
+            {
+                await SendAsync(_options.Depth).ConfigureAwait(false);
+            }
+
+            await ReceiveAsync(stopSending, stop).ConfigureAwait(false);
+            if (scheduled is not null)
+            {
+                await scheduled.ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested || stopSending.IsCancellationRequested)
+        {
+        }
+        catch (SocketException ex)
+        {
+            _stats.Error($"connection {_index}: {ex.Message}");
+        }
+    }
+
+    /// <summary>Resets the connection: no TIME_WAIT is left on this side, so repeated runs do not run out of ports.</summary>
+    public void Reset()
+    {
+        _socket.LingerState = new LingerOption(true, 0);
+        _socket.Dispose();
+    }
+
+    private async Task ReceiveAsync(CancellationToken stopSending, CancellationToken stop)
+    {
+        var carried = 0;
+        var frame = _wire.FrameSize;
+        while (!(stopSending.IsCancellationRequested && (!_sends || Outstanding == 0)))
+        {
+            var read = await _socket.ReceiveAsync(_receive.AsMemory(carried), stop).ConfigureAwait(false);
+            if (read == 0)
+            {
+                _stats.Error($"connection {_index}: the server closed the connection");
+                return;
+            }
+
+            var now = Stopwatch.GetTimestamp();
+            var available = carried + read;
+            var offset = 0;
+            var own = 0;
+            var counted = 0;
+            for (; available - offset >= frame; offset += frame)
+            {
+                if (!Check(_receive.AsSpan(offset, frame), now, ref own))
+                {
+                    return;
+                }
+
+                counted++;
+            }
+
+            if (_stats.InWindow(now))
+            {
+                _stats.Add(counted, (long)counted * _options.Size);
+            }
+
+            _receive.AsSpan(offset, available - offset).CopyTo(_receive);
+            carried = available - offset;
+            if (_sends && _options.Rate is null && own > 0 && !stopSending.IsCancellationRequested)
+            {
+                await SendAsync(own).ConfigureAwait(false); // closed loop: as many new as came back
+            }
+        }
+    }
+
+    /// <summary>Checks one received frame byte for byte; times it if it is this connection's own.</summary>
+    private bool Check(ReadOnlySpan<byte> received, long now, ref int own)
+    {
+        int sender;
+        uint sequence;
+        if (_lastFromSender is null)
+        {
+            (sender, sequence) = (_index, _nextOwnExpected); // echo: our own, in order
+        }
+        else
+        {
+            // Broadcast: each sender's messages must arrive in its order (a slow receiver may miss some: the server
+            // refuses what its queue cannot take). The table holds the last sequence seen + 1; 0 = none yet.
+            (sender, sequence) = _wire.ReadId(received);
+            if ((uint)sender >= (uint)_lastFromSender.Length || sequence + 1 <= _lastFromSender[sender])
+            {
+                _stats.Error($"connection {_index}: message {sequence} of sender {sender} out of order or unknown");
+                return false;
+            }
+
+            _lastFromSender[sender] = sequence + 1;
+        }
+
+        if (!_wire.IsExactly(received, sender, sequence, _expected))
+        {
+            _stats.Error($"connection {_index}: message {sequence} of sender {sender} came back altered");
+            return false;
+        }
+
+        if (sender == _index)
+        {
+            if (_stats.InWindow(now))
+            {
+                _stats.RecordLatency(Volatile.Read(ref _sentAt[sequence & (RingSize - 1)]), now);
+            }
+
+            Volatile.Write(ref _nextOwnExpected, _nextOwnExpected + 1);
+            own++;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="count"/> new messages, as many per send call as the buffer holds. Each is timed from now,
+    /// or on a schedule: from <paramref name="firstDue"/>, one every <paramref name="ticksApart"/>.
+    /// </summary>
+    private async ValueTask SendAsync(int count, long firstDue = 0, double ticksApart = 0)
+    {
+        var perCall = _send.Length / _wire.FrameSize;
+        var sent = 0;
+        while (count > 0)
+        {
+            var batch = Math.Min(count, perCall);
+            var now = Stopwatch.GetTimestamp();
+            for (var i = 0; i < batch; i++, sent++)
+            {
+                var sequence = _nextToSend + (uint)i;
+                _sentAt[sequence & (RingSize - 1)] = firstDue == 0 ? now : firstDue + (long)(sent * ticksApart);
+                _wire.Write(_send.AsSpan(i * _wire.FrameSize, _wire.FrameSize), _index, sequence);
+            }
+
+            Volatile.Write(ref _nextToSend, _nextToSend + (uint)batch);
+            await _socket.SendAsync(_send.AsMemory(0, batch * _wire.FrameSize), SocketFlags.None).ConfigureAwait(false);
+            count -= batch;
+        }
+    }
+
+    /// <summary>
+    /// Open loop: message k is due at start + k / rate, whether or not earlier ones came back, and its latency is
+    /// counted from then (no coordinated omission: a stalled server shows as latency, not as fewer samples).
+    /// </summary>
+    private async Task SendOnScheduleAsync(double perSecond, CancellationToken stopSending)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var ticksPerMessage = Stopwatch.Frequency / perSecond;
+        long scheduled = 0;
+        while (!stopSending.IsCancellationRequested)
+        {
+            var due = (long)((Stopwatch.GetTimestamp() - start) / ticksPerMessage) + 1;
+            if (Outstanding + (due - scheduled) >= RingSize)
+            {
+                _stats.Error($"connection {_index}: more than {RingSize} messages outstanding; the server is not keeping up with --rate");
+                return;
+            }
+
+            if (due > scheduled)
+            {
+                // Everything due goes out now, in as few calls as possible, each timed from when it was due.
+                await SendAsync((int)(due - scheduled), start + (long)(scheduled * ticksPerMessage), ticksPerMessage).ConfigureAwait(false);
+                scheduled = due;
+            }
+
+            var next = start + (long)(scheduled * ticksPerMessage);
+            var wait = TimeSpan.FromTicks((long)((next - Stopwatch.GetTimestamp()) * (TimeSpan.TicksPerSecond / (double)Stopwatch.Frequency)));
+            await Task.Delay(wait > TimeSpan.FromMilliseconds(1) ? wait : TimeSpan.FromMilliseconds(1), stopSending).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+}

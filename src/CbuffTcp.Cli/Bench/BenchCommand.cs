@@ -1,0 +1,79 @@
+using System.Diagnostics;
+
+namespace CbuffTcp.Cli.Bench;
+
+/// <summary><c>cbuff bench</c>: connects, warms up, measures for the given time, drains, reports.</summary>
+internal static class BenchCommand
+{
+    private const int ConnectsAtOnce = 100; // paced well under the listen backlog
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args)
+    {
+        var options = BenchOptions.Parse(args, out var error);
+        if (options is null)
+        {
+            return Usage.Fail(error!);
+        }
+
+        var wire = new BenchWire(options.Protocol, options.Size);
+        var clients = new List<BenchClient>(options.Connections);
+        try
+        {
+            // The window is set once everyone is connected; nothing is sent before.
+            var stats = new BenchStats();
+            using (var connecting = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+            {
+                for (var i = 0; i < options.Connections; i += ConnectsAtOnce)
+                {
+                    var batch = Enumerable.Range(i, Math.Min(ConnectsAtOnce, options.Connections - i))
+                        .Select(index => BenchClient.ConnectAsync(options, wire, stats, index, connecting.Token));
+                    clients.AddRange(await Task.WhenAll(batch).ConfigureAwait(false));
+                }
+            }
+
+            var started = Stopwatch.GetTimestamp();
+            var measureFrom = started + (long)(options.Warmup.TotalSeconds * Stopwatch.Frequency);
+            var measureUntil = measureFrom + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
+            stats.SetWindow(measureFrom, measureUntil);
+
+            using var stopSending = new CancellationTokenSource();
+            using var stop = new CancellationTokenSource();
+            var running = clients.Select(c => Task.Run(() => c.RunAsync(stopSending.Token, stop.Token))).ToArray();
+
+            await Task.Delay(options.Warmup).ConfigureAwait(false);
+            var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
+            await Task.Delay(options.Duration).ConfigureAwait(false);
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
+
+            // Stop sending; let every sender get its own messages back (bounded), then stop the receivers.
+            await stopSending.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(running).WaitAsync(DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await stop.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(running).WaitAsync(DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            var stuck = clients.Where((c, i) => i < options.Senders && c.Outstanding > 0).ToList();
+            if (stuck.Count > 0)
+            {
+                stats.Error($"{stuck.Count} connections still had {stuck.Sum(c => c.Outstanding)} messages unanswered {DrainTimeout.TotalSeconds:0} s after the end");
+            }
+
+            var report = BenchReport.From(options, stats, cpu);
+            report.Print(Console.Out);
+            if (options.JsonPath is not null)
+            {
+                await report.WriteJsonAsync(options.JsonPath).ConfigureAwait(false);
+            }
+
+            return report.Errors == 0 ? 0 : 1;
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            Console.Error.WriteLine($"cbuff bench: cannot reach {options.Host}:{options.Port}: {ex.Message}");
+            return 1;
+        }
+        finally
+        {
+            clients.ForEach(c => c.Reset());
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using System.Buffers.Binary;
+
+namespace CbuffTcp.Cli.Bench;
+
+/// <summary>
+/// The messages <c>cbuff bench</c> sends: each names its sender and sequence number in its first bytes and fills the
+/// rest with a pattern of both, so every echoed byte can be checked against what was sent.
+/// </summary>
+internal sealed class BenchWire(WireProtocol protocol, int size)
+{
+    private const string Hex = "0123456789abcdef";
+
+    private readonly int _header = protocol == WireProtocol.Length ? 4 : 0;
+
+    /// <summary>Bytes on the wire per message.</summary>
+    public int FrameSize { get; } = size + (protocol == WireProtocol.Length ? 4 : 1);
+
+    /// <summary>Writes message <paramref name="sequence"/> of <paramref name="sender"/> as one frame.</summary>
+    public void Write(Span<byte> frame, int sender, uint sequence)
+    {
+        var payload = frame.Slice(_header, size);
+        Span<byte> id = stackalloc byte[16];
+        int idSize;
+        byte fill;
+        if (protocol == WireProtocol.Length)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(frame, size);
+            BinaryPrimitives.WriteInt32BigEndian(id, sender);
+            BinaryPrimitives.WriteUInt32BigEndian(id[4..], sequence);
+            idSize = 8;
+            fill = (byte)(sequence ^ (uint)sender);
+        }
+        else
+        {
+            WriteHex(id, (uint)sender);
+            WriteHex(id[8..], sequence);
+            idSize = 16;
+            fill = (byte)('g' + ((sequence + (uint)sender) % 20)); // g..z: never a line ending
+            frame[size] = (byte)'\n';
+        }
+
+        var idPart = Math.Min(idSize, size);
+        id[..idPart].CopyTo(payload);
+        payload[idPart..].Fill(fill);
+    }
+
+    /// <summary>Reads the sender and sequence number a message names (its size must hold the whole id).</summary>
+    public (int Sender, uint Sequence) ReadId(ReadOnlySpan<byte> frame)
+    {
+        var payload = frame[_header..];
+        return protocol == WireProtocol.Length
+            ? (BinaryPrimitives.ReadInt32BigEndian(payload), BinaryPrimitives.ReadUInt32BigEndian(payload[4..]))
+            : ((int)ReadHex(payload), ReadHex(payload[8..]));
+    }
+
+    /// <summary>True when <paramref name="frame"/> is exactly the frame <see cref="Write"/> makes for that message.</summary>
+    public bool IsExactly(ReadOnlySpan<byte> frame, int sender, uint sequence, Span<byte> scratch)
+    {
+        Write(scratch, sender, sequence);
+        return frame.SequenceEqual(scratch[..FrameSize]);
+    }
+
+    private static void WriteHex(Span<byte> destination, uint value)
+    {
+        for (var i = 7; i >= 0; i--, value >>= 4)
+        {
+            destination[i] = (byte)Hex[(int)(value & 0xF)];
+        }
+    }
+
+    private static uint ReadHex(ReadOnlySpan<byte> source)
+    {
+        uint value = 0;
+        for (var i = 0; i < 8; i++)
+        {
+            var c = source[i];
+            value = (value << 4) | (uint)(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+
+        return value;
+    }
+}
