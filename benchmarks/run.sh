@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: CbuffTcp (`cbuff serve`) against three reference servers doing the same framed echo (4-byte
+# big-endian length, then the payload): plain Socket + Pipelines, Kestrel as a raw TCP server, DotNetty. All built in
+# Release, run one at a time on 127.0.0.1, interleaved across passes (the order rotates each pass), each cell driven by
+# `cbuff bench`, with the loopback ceiling measured by iperf3 in the same run. Writes docs/benchmarks.md.
+#
+# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x 4 servers x 6 cells x (seconds+2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+passes="${1:-3}"
+seconds="${2:-5}"
+warmup=1
+port=9800
+out="$(mktemp -d)"
+results="$out/results.jsonl"
+: >"$results"
+
+echo "building (Release)..."
+dotnet build src/CbuffTcp.Cli -c Release -v q >/dev/null
+for ref in Sockets Kestrel DotNetty; do dotnet build "benchmarks/ReferenceServers/$ref" -c Release -v q >/dev/null; done
+cbuff="src/CbuffTcp.Cli/bin/Release/net10.0/cbuff.dll"
+
+if ! command -v iperf3 >/dev/null 2>&1; then
+  echo "installing iperf3..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3) >/dev/null 2>&1 || { echo "iperf3 is needed" >&2; exit 1; }
+fi
+
+server_command() {
+  case "$1" in
+    cbuff) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --idle-timeout 0 --frame-timeout 0" ;;
+    sockets) echo "dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port" ;;
+    kestrel) echo "dotnet benchmarks/ReferenceServers/Kestrel/bin/Release/net10.0/ref-kestrel.dll $port" ;;
+    dotnetty) echo "dotnet benchmarks/ReferenceServers/DotNetty/bin/Release/net10.0/ref-dotnetty.dll $port" ;;
+  esac
+}
+
+start_server() { # name [mode]
+  $(server_command "$@") >"$out/server.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$out/server.log" && return 0; sleep 0.1; done
+  echo "$1 did not start:" >&2; cat "$out/server.log" >&2; exit 1
+}
+
+stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; sleep 1; }
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$server_pid/status"; }
+
+run_cell() { # server pass cell bench-args...
+  local server=$1 pass=$2 cell=$3; shift 3
+  local before after json="$out/$server-$pass-$cell.json"
+  before=$(cpu_ticks)
+  if ! dotnet "$cbuff" bench --port "$port" --seconds "$seconds" --warmup "$warmup" --json "$json" "$@" >"$out/bench.log" 2>&1; then
+    echo "  $server $cell: bench reported errors: $(grep -m1 first: "$out/bench.log" || tail -1 "$out/bench.log")" >&2
+  fi
+  after=$(cpu_ticks)
+  python3 - "$json" "$server" "$pass" "$cell" "$(( after - before ))" "$(peak_rss_kib)" "$(getconf CLK_TCK)" "$warmup" >>"$results" <<'PY'
+import json, sys
+path, server, run, cell, ticks, rss, hz, warmup = sys.argv[1:]
+r = json.load(open(path))
+r.update(server=server, run=int(run), cell=cell, serverCpuSeconds=int(ticks) / int(hz), serverPeakRssKib=int(rss), warmup=float(warmup))
+print(json.dumps(r))
+PY
+  printf "  %-9s %-6s %12.0f msg/s  p99 %9.1f us  %8.1f MB/s  errors %s\n" "$server" "$cell" \
+    "$(python3 -c "import json;print(json.load(open('$json'))['messagesPerSecond'])")" \
+    "$(python3 -c "import json;print(json.load(open('$json'))['latencyMicroseconds']['p99'])")" \
+    "$(python3 -c "import json;print(json.load(open('$json'))['megabytesPerSecond'])")" \
+    "$(python3 -c "import json;print(json.load(open('$json'))['errors'])")"
+}
+
+echo "iperf3 loopback ceiling..."
+iperf3 -s -1 -p $((port + 1)) >/dev/null 2>&1 &
+sleep 0.5
+iperf3 -c 127.0.0.1 -p $((port + 1)) -t "$seconds" -J >"$out/iperf3.json"
+python3 -c "import json;b=json.load(open('$out/iperf3.json'))['end']['sum_received']['bits_per_second'];print(json.dumps({'server':'iperf3','cell':'bulk','megabytesPerSecond':b/8/1e6}))" >>"$results"
+
+servers=(cbuff sockets kestrel dotnetty)
+for pass in $(seq 1 "$passes"); do
+  echo "pass $pass of $passes"
+  for i in "${!servers[@]}"; do
+    server=${servers[$(( (i + pass - 1) % ${#servers[@]} ))]}
+    start_server "$server"
+    run_cell "$server" "$pass" conns --connections 1000 --size 32 --depth 1   # first: its peak RSS is the server's peak so far
+    run_cell "$server" "$pass" lat --connections 1 --size 32 --depth 1
+    run_cell "$server" "$pass" pipe --connections 1 --size 32 --depth 64
+    run_cell "$server" "$pass" mux --connections 100 --size 32 --depth 16
+    run_cell "$server" "$pass" bulk --connections 1 --size 65536 --depth 4
+    stop_server
+  done
+  start_server cbuff broadcast
+  run_cell cbuff "$pass" fanout --mode broadcast --connections 1000 --senders 1 --size 32 --depth 64
+  stop_server
+done
+
+python3 benchmarks/report.py "$results" "$passes" "$seconds" >docs/benchmarks.md
+cp "$results" docs/benchmarks-results.jsonl
+echo "wrote docs/benchmarks.md (raw figures: docs/benchmarks-results.jsonl)"
