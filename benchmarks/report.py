@@ -32,6 +32,7 @@ def median(server, cell, figure):
     return statistics.median(values) if values else None
 
 
+def idle_bytes(r): return (r["rssAfterKib"] - r["rssBeforeKib"]) * 1024 / r["connections"]
 def rate(r): return r["messagesPerSecond"]
 def p99(r): return r["latencyMicroseconds"]["p99"]
 def mbps(r): return r["megabytesPerSecond"]
@@ -89,6 +90,7 @@ w("| --- | " + " | ".join("---:" for _ in SERVERS) + " |")
 w("| CPU s / million msgs (`mux`) | " + " | ".join(fmt(median(s, "mux", cpu_per_million), 2) for s in SERVERS) + " |")
 w("| peak RSS MiB (`conns`) | " + " | ".join(fmt(median(s, "conns", rss_mib), 1) for s in SERVERS) + " |")
 w("| p99 µs (`mux`) | " + " | ".join(fmt(median(s, "mux", p99), 0) for s in SERVERS) + " |")
+w("| server RSS bytes per idle connection (`idle`, 19,000) | " + " | ".join(fmt(median(s, "idle", idle_bytes), 0) for s in SERVERS) + " |")
 w("| errors (all cells) | " + " | ".join(str(sum(errors(r) for (srv, _), rs in runs.items() if srv == s for r in rs)) for s in SERVERS) + " |")
 w("")
 fan = median("cbuff", "fanout", rate)
@@ -119,8 +121,11 @@ target("server CPU per million msgs (`mux`) ≤ 0.80× best reference", mine, re
 target("`fanout` ≥ 5 million deliveries/s", fan, 5e6, lambda m, r: m >= r, f"{fan:,.0f}/s" if fan else "")
 mine, ref = median("cbuff", "conns", rss_mib), median("sockets", "conns", rss_mib)
 target("peak RSS at `conns` ≤ plain-sockets reference", mine, ref, lambda m, r: m <= r, f"{mine:.1f} vs {ref:.1f} MiB" if mine and ref else "")
-w("| allocations per echoed message = 0 B | not measured yet (BenchmarkDotNet micro benchmarks are still to come) | n/a |")
-w("| `idle` ≤ 4 KiB RSS per connection at 19,000 | not measured yet (`cbuff bench` cannot hold idle connections yet) | n/a |")
+w("| allocations per echoed message = 0 B | 0 B in every hot-path micro benchmark ([benchmarks-micro.md](benchmarks-micro.md)); end to end not measured yet | partly |")
+mine = median("cbuff", "idle", idle_bytes)
+target("`idle` ≤ 4 KiB server RSS per connection at 19,000", mine, 4096, lambda m, r: m <= r, f"{mine:,.0f} bytes" if mine else "")
+if mine:
+    w(f"| … at 1,000,000 idle connections that is | {mine * 1e6 / 2**30:,.1f} GiB of server RSS (linear extrapolation) | |")
 w("")
 w("Where a target is not met, the performance issue stays open for that cell; none of them has been profiled yet.")
 w("The generator (`cbuff bench`) uses most of one of the two cores in every cell, so cells that saturate the machine")

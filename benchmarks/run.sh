@@ -27,7 +27,7 @@ fi
 
 server_command() {
   case "$1" in
-    cbuff) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --idle-timeout 0 --frame-timeout 0" ;;
+    cbuff) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0" ;;
     sockets) echo "dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port" ;;
     kestrel) echo "dotnet benchmarks/ReferenceServers/Kestrel/bin/Release/net10.0/ref-kestrel.dll $port" ;;
     dotnetty) echo "dotnet benchmarks/ReferenceServers/DotNetty/bin/Release/net10.0/ref-dotnetty.dll $port" ;;
@@ -68,6 +68,25 @@ PY
     "$(python3 -c "import json;print(json.load(open('$json'))['errors'])")"
 }
 
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+
+run_idle() { # server pass: server RSS per idle connection at 19,000 (the load generator holds them from its own process)
+  local server=$1 pass=$2 before after
+  start_server "$server"
+  sleep 1
+  before=$(rss_kib)
+  dotnet "$cbuff" bench --port "$port" --mode idle --connections 19000 --seconds 6 >"$out/idle.log" 2>&1 &
+  local bench=$!
+  for _ in $(seq 1 120); do grep -q "^connected" "$out/idle.log" && break; sleep 0.5; done
+  sleep 2
+  after=$(rss_kib)
+  local status=0
+  wait "$bench" || status=$?
+  stop_server
+  echo "{\"server\": \"$server\", \"cell\": \"idle\", \"run\": $pass, \"connections\": 19000, \"rssBeforeKib\": $before, \"rssAfterKib\": $after, \"errors\": $status}" >>"$results"
+  printf "  %-9s %-6s %8.0f bytes of server RSS per idle connection (%s)\n" "$server" idle "$(( (after - before) * 1024 / 19000 ))" "$(tail -1 "$out/idle.log")"
+}
+
 echo "iperf3 loopback ceiling..."
 iperf3 -s -1 -p $((port + 1)) >/dev/null 2>&1 &
 sleep 0.5
@@ -90,6 +109,7 @@ for pass in $(seq 1 "$passes"); do
   start_server cbuff broadcast
   run_cell cbuff "$pass" fanout --mode broadcast --connections 1000 --senders 1 --size 32 --depth 64
   stop_server
+  for i in "${!servers[@]}"; do run_idle "${servers[$(( (i + pass - 1) % ${#servers[@]} ))]}" "$pass"; done
 done
 
 python3 benchmarks/report.py "$results" "$passes" "$seconds" >docs/benchmarks.md

@@ -33,6 +33,7 @@ internal static class Usage
           --protocol length|line    wire format (default length)
           --mode echo|broadcast     echo: each message comes back to its sender (default)
                                     broadcast: each message reaches every client; every client counts them
+                                    idle: connect and hold the connections, sending nothing, for --seconds
           --connections N           connections (default 1)
           --senders N               connections that send, in broadcast (default: all)
           --size BYTES              payload bytes per message (default 32)

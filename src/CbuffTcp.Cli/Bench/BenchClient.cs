@@ -89,6 +89,22 @@ internal sealed class BenchClient
         }
     }
 
+    /// <summary>True while the server has neither closed nor reset the connection.</summary>
+    public bool IsOpen
+    {
+        get
+        {
+            try
+            {
+                return !(_socket.Poll(0, SelectMode.SelectRead) && _socket.Available == 0);
+            }
+            catch (SocketException)
+            {
+                return false;
+            }
+        }
+    }
+
     /// <summary>Resets the connection: no TIME_WAIT is left on this side, so repeated runs do not run out of ports.</summary>
     public void Reset()
     {

@@ -8,6 +8,16 @@ internal static class BenchCommand
     private const int ConnectsAtOnce = 100; // paced well under the listen backlog
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>Holds every connection open and silent for the run's time, then checks the server kept them all.</summary>
+    private static async Task<int> HoldIdleAsync(BenchOptions options, List<BenchClient> clients)
+    {
+        Console.WriteLine($"connected {clients.Count} idle connections; holding them for {options.Duration.TotalSeconds:0.#} s");
+        await Task.Delay(options.Duration).ConfigureAwait(false);
+        var closed = clients.Count(c => !c.IsOpen);
+        Console.WriteLine($"held {clients.Count - closed} of {clients.Count} idle connections to the end; closed by the server: {closed}");
+        return closed == 0 ? 0 : 1;
+    }
+
     public static async Task<int> RunAsync(IReadOnlyList<string> args)
     {
         var options = BenchOptions.Parse(args, out var error);
@@ -30,6 +40,11 @@ internal static class BenchCommand
                         .Select(index => BenchClient.ConnectAsync(options, wire, stats, index, connecting.Token));
                     clients.AddRange(await Task.WhenAll(batch).ConfigureAwait(false));
                 }
+            }
+
+            if (options.Mode == BenchMode.Idle)
+            {
+                return await HoldIdleAsync(options, clients).ConfigureAwait(false);
             }
 
             var started = Stopwatch.GetTimestamp();

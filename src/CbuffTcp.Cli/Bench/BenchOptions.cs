@@ -7,6 +7,9 @@ internal enum BenchMode
 {
     Echo,
     Broadcast,
+
+    /// <summary>Connects and holds the connections, sending nothing: the server's memory per idle connection.</summary>
+    Idle,
 }
 
 /// <summary>The parsed options of <c>cbuff bench</c>.</summary>
@@ -60,7 +63,7 @@ internal sealed record BenchOptions(
                 "--protocol" => Enum.TryParse(value, ignoreCase: true, out protocol) && Enum.IsDefined(protocol) && !int.TryParse(value, out _)
                     ? null : $"--protocol: '{value}' is not one of length, line",
                 "--mode" => Enum.TryParse(value, ignoreCase: true, out mode) && Enum.IsDefined(mode) && !int.TryParse(value, out _)
-                    ? null : $"--mode: '{value}' is not one of echo, broadcast",
+                    ? null : $"--mode: '{value}' is not one of echo, broadcast, idle",
                 "--connections" => ParseInt(value, 1, 1_000_000, out connections) ? null : $"--connections: '{value}' is not a count from 1",
                 "--senders" => ParseInt(value, 1, 1_000_000, out var s) ? Set(s, out senders) : $"--senders: '{value}' is not a count from 1",
                 "--size" => ParseInt(value, 0, 64 * 1024 * 1024, out size) ? null : $"--size: '{value}' is not a message size in bytes",
@@ -100,7 +103,7 @@ internal sealed record BenchOptions(
             return "--protocol line needs --size of at least 1";
         }
 
-        return Rate is not null && Mode == BenchMode.Broadcast ? "--rate is for --mode echo" : null;
+        return Rate is not null && Mode != BenchMode.Echo ? "--rate is for --mode echo" : null;
     }
 
     private static string? Set<T>(T value, out T? target)

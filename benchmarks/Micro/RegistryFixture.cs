@@ -1,0 +1,59 @@
+using System.Buffers;
+using System.Net;
+using CbuffTcp.Connections;
+
+namespace CbuffTcp.Benchmarks;
+
+/// <summary>Connections that are never run: enough to fill a registry.</summary>
+internal static class RegistryFixture
+{
+    public static IEnumerable<Connection<int>> Connections(int count)
+    {
+        var settings = ConnectionSettings.From(new TcpServerOptions());
+        var handler = new NullHandler();
+        var protocol = new IntProtocol();
+        for (var id = 1; id <= count; id++)
+        {
+            var info = new ClientInfo(id, new IPEndPoint(IPAddress.Loopback, 1), new IPEndPoint(IPAddress.Loopback, 2));
+            yield return new Connection<int>(info, new NullTransport(), protocol, handler, settings);
+        }
+    }
+
+    private sealed class NullHandler : TcpHandler<int>
+    {
+    }
+
+    private sealed class IntProtocol : IProtocol<int>
+    {
+        public bool TryDepack(ref ReadOnlySequence<byte> input, out int message)
+        {
+            message = 0;
+            return false;
+        }
+
+        public void Pack(in int message, IBufferWriter<byte> output)
+        {
+        }
+    }
+
+    private sealed class NullTransport : ConnectionTransport
+    {
+        public override ValueTask<int> WaitForDataAsync() => ValueTask.FromResult(0);
+
+        public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => ValueTask.FromResult(0);
+
+        public override ValueTask SendAsync(ReadOnlyMemory<byte> buffer) => ValueTask.CompletedTask;
+
+        public override void Shutdown()
+        {
+        }
+
+        public override void Abort()
+        {
+        }
+
+        public override void Dispose()
+        {
+        }
+    }
+}

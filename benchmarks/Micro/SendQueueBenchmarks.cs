@@ -1,0 +1,32 @@
+using System.Buffers;
+using BenchmarkDotNet.Attributes;
+using CbuffTcp.Connections;
+
+namespace CbuffTcp.Benchmarks;
+
+/// <summary>The per-client send queue: 64 packed 36-byte messages queued, taken by the write loop, released.</summary>
+[MemoryDiagnoser]
+public class SendQueueBenchmarks
+{
+    public const int Messages = 64;
+
+    private readonly byte[] _packet = new byte[36];
+    private SendQueue _queue = null!;
+
+    [GlobalSetup]
+    public void Setup() => _queue = new SendQueue(4 * 1024 * 1024, 65_536, recordMessageLengths: false, ArrayPool<byte>.Shared);
+
+    [Benchmark]
+    public int EnqueueTakeRelease()
+    {
+        for (var i = 0; i < Messages; i++)
+        {
+            _queue.TryEnqueue(_packet);
+        }
+
+        _queue.TryTake(out var outgoing);
+        var sent = outgoing.Length;
+        _queue.Release(outgoing);
+        return sent;
+    }
+}
