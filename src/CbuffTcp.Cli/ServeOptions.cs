@@ -46,40 +46,26 @@ internal sealed record ServeOptions(
         var frameSeconds = 30;
         string? tlsCertificate = null;
         string? tlsPassword = null;
-        error = null;
-
-        for (var i = 0; i < args.Count; i++)
+        error = OptionArgs.Read(args, (name, value) => name switch
         {
-            var name = args[i];
-            if (i + 1 >= args.Count)
-            {
-                error = name.StartsWith("--", StringComparison.Ordinal) ? $"option '{name}' needs a value" : $"unexpected argument '{name}'";
-                return null;
-            }
-
-            var value = args[++i];
-            error = name switch
-            {
-                "--host" => IPAddress.TryParse(value, out host!) ? null : $"--host: '{value}' is not an IP address",
-                "--port" => ParseInt(value, 0, 65535, out port) ? null : $"--port: '{value}' is not a port (0-65535)",
-                "--protocol" => Enum.TryParse(value, ignoreCase: true, out protocol) && Enum.IsDefined(protocol) && !int.TryParse(value, out _)
-                    ? null : $"--protocol: '{value}' is not one of line, length",
-                "--mode" => ParseMode(value, out mode),
-                "--max-frame" => ParseInt(value, 1, 1024 * 1024 * 1024, out maxFrame) ? null : $"--max-frame: '{value}' is not a size from 1 to 1073741824",
-                "--send-queue-limit" => ParseInt(value, 1, int.MaxValue, out sendQueueLimit) ? null : $"--send-queue-limit: '{value}' is not a positive byte count",
-                "--max-connections" => ParseInt(value, 1, int.MaxValue, out maxConnections) ? null : $"--max-connections: '{value}' is not a positive count",
-                "--max-connections-per-ip" => ParseInt(value, 1, int.MaxValue, out maxConnectionsPerIp) ? null : $"--max-connections-per-ip: '{value}' is not a positive count",
-                "--idle-timeout" => ParseInt(value, 0, int.MaxValue / 1000, out idleSeconds) ? null : $"--idle-timeout: '{value}' is not a number of seconds (0 turns it off)",
-                "--frame-timeout" => ParseInt(value, 0, int.MaxValue / 1000, out frameSeconds) ? null : $"--frame-timeout: '{value}' is not a number of seconds (0 turns it off)",
-                "--tls-cert" => Accept(value, out tlsCertificate),
-                "--tls-password" => Accept(value, out tlsPassword),
-                _ => $"unknown option '{name}'",
-            };
-
-            if (error is not null)
-            {
-                return null;
-            }
+            "--host" => IPAddress.TryParse(value, out host!) ? null : $"--host: '{value}' is not an IP address",
+            "--port" => OptionArgs.ParseInt(value, 0, 65535, out port) ? null : $"--port: '{value}' is not a port (0-65535)",
+            "--protocol" => OptionArgs.ParseEnum(value, out protocol)
+                ? null : $"--protocol: '{value}' is not one of line, length",
+            "--mode" => ParseMode(value, out mode),
+            "--max-frame" => OptionArgs.ParseInt(value, 1, 1024 * 1024 * 1024, out maxFrame) ? null : $"--max-frame: '{value}' is not a size from 1 to 1073741824",
+            "--send-queue-limit" => OptionArgs.ParseInt(value, 1, int.MaxValue, out sendQueueLimit) ? null : $"--send-queue-limit: '{value}' is not a positive byte count",
+            "--max-connections" => OptionArgs.ParseInt(value, 1, int.MaxValue, out maxConnections) ? null : $"--max-connections: '{value}' is not a positive count",
+            "--max-connections-per-ip" => OptionArgs.ParseInt(value, 1, int.MaxValue, out maxConnectionsPerIp) ? null : $"--max-connections-per-ip: '{value}' is not a positive count",
+            "--idle-timeout" => OptionArgs.ParseInt(value, 0, int.MaxValue / 1000, out idleSeconds) ? null : $"--idle-timeout: '{value}' is not a number of seconds (0 turns it off)",
+            "--frame-timeout" => OptionArgs.ParseInt(value, 0, int.MaxValue / 1000, out frameSeconds) ? null : $"--frame-timeout: '{value}' is not a number of seconds (0 turns it off)",
+            "--tls-cert" => Accept(value, out tlsCertificate),
+            "--tls-password" => Accept(value, out tlsPassword),
+            _ => $"unknown option '{name}'",
+        });
+        if (error is not null)
+        {
+            return null;
         }
 
         var resolvedMode = mode ?? (protocol == WireProtocol.Line ? ServeMode.Chat : ServeMode.Echo);
@@ -101,7 +87,7 @@ internal sealed record ServeOptions(
     private static string? ParseMode(string value, out ServeMode? mode)
     {
         mode = null;
-        if (Enum.TryParse<ServeMode>(value, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed) && !int.TryParse(value, out _))
+        if (OptionArgs.ParseEnum<ServeMode>(value, out var parsed))
         {
             mode = parsed;
             return null;
@@ -119,6 +105,4 @@ internal sealed record ServeOptions(
 
     private static TimeSpan Seconds(int seconds) => seconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(seconds);
 
-    private static bool ParseInt(string value, int min, int max, out int result) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out result) && result >= min && result <= max;
 }

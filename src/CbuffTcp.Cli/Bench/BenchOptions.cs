@@ -44,41 +44,27 @@ internal sealed record BenchOptions(
         var warmup = 2.0;
         double? rate = null;
         string? json = null;
-        error = null;
-
-        for (var i = 0; i < args.Count; i++)
+        error = OptionArgs.Read(args, (name, value) => name switch
         {
-            var name = args[i];
-            if (i + 1 >= args.Count)
-            {
-                error = name.StartsWith("--", StringComparison.Ordinal) ? $"option '{name}' needs a value" : $"unexpected argument '{name}'";
-                return null;
-            }
-
-            var value = args[++i];
-            error = name switch
-            {
-                "--host" => IPAddress.TryParse(value, out host!) ? null : $"--host: '{value}' is not an IP address",
-                "--port" => ParseInt(value, 1, 65535, out port) ? null : $"--port: '{value}' is not a port (1-65535)",
-                "--protocol" => Enum.TryParse(value, ignoreCase: true, out protocol) && Enum.IsDefined(protocol) && !int.TryParse(value, out _)
-                    ? null : $"--protocol: '{value}' is not one of length, line",
-                "--mode" => Enum.TryParse(value, ignoreCase: true, out mode) && Enum.IsDefined(mode) && !int.TryParse(value, out _)
-                    ? null : $"--mode: '{value}' is not one of echo, broadcast, idle",
-                "--connections" => ParseInt(value, 1, 1_000_000, out connections) ? null : $"--connections: '{value}' is not a count from 1",
-                "--senders" => ParseInt(value, 1, 1_000_000, out var s) ? Set(s, out senders) : $"--senders: '{value}' is not a count from 1",
-                "--size" => ParseInt(value, 0, 64 * 1024 * 1024, out size) ? null : $"--size: '{value}' is not a message size in bytes",
-                "--depth" => ParseInt(value, 1, 65_536, out depth) ? null : $"--depth: '{value}' is not a count from 1 to 65536",
-                "--seconds" => ParseSeconds(value, 0.1, out seconds) ? null : $"--seconds: '{value}' is not a duration in seconds (at least 0.1)",
-                "--warmup" => ParseSeconds(value, 0, out warmup) ? null : $"--warmup: '{value}' is not a duration in seconds",
-                "--rate" => ParseSeconds(value, 1, out var r) ? Set(r, out rate) : $"--rate: '{value}' is not a number of messages per second",
-                "--json" => Set(value, out json),
-                _ => $"unknown option '{name}'",
-            };
-
-            if (error is not null)
-            {
-                return null;
-            }
+            "--host" => IPAddress.TryParse(value, out host!) ? null : $"--host: '{value}' is not an IP address",
+            "--port" => OptionArgs.ParseInt(value, 1, 65535, out port) ? null : $"--port: '{value}' is not a port (1-65535)",
+            "--protocol" => OptionArgs.ParseEnum(value, out protocol)
+                ? null : $"--protocol: '{value}' is not one of length, line",
+            "--mode" => OptionArgs.ParseEnum(value, out mode)
+                ? null : $"--mode: '{value}' is not one of echo, broadcast, idle",
+            "--connections" => OptionArgs.ParseInt(value, 1, 1_000_000, out connections) ? null : $"--connections: '{value}' is not a count from 1",
+            "--senders" => OptionArgs.ParseInt(value, 1, 1_000_000, out var s) ? Set(s, out senders) : $"--senders: '{value}' is not a count from 1",
+            "--size" => OptionArgs.ParseInt(value, 0, 64 * 1024 * 1024, out size) ? null : $"--size: '{value}' is not a message size in bytes",
+            "--depth" => OptionArgs.ParseInt(value, 1, 65_536, out depth) ? null : $"--depth: '{value}' is not a count from 1 to 65536",
+            "--seconds" => ParseSeconds(value, 0.1, out seconds) ? null : $"--seconds: '{value}' is not a duration in seconds (at least 0.1)",
+            "--warmup" => ParseSeconds(value, 0, out warmup) ? null : $"--warmup: '{value}' is not a duration in seconds",
+            "--rate" => ParseSeconds(value, 1, out var r) ? Set(r, out rate) : $"--rate: '{value}' is not a number of messages per second",
+            "--json" => Set(value, out json),
+            _ => $"unknown option '{name}'",
+        });
+        if (error is not null)
+        {
+            return null;
         }
 
         var options = new BenchOptions(host, port, protocol, mode, connections, senders ?? connections, size, depth, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), rate, json);
@@ -112,8 +98,6 @@ internal sealed record BenchOptions(
         return null;
     }
 
-    private static bool ParseInt(string value, int min, int max, out int result) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out result) && result >= min && result <= max;
 
     private static bool ParseSeconds(string value, double min, out double result) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out result) && result >= min && double.IsFinite(result);
