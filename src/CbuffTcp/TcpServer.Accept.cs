@@ -9,6 +9,9 @@ public sealed partial class TcpServer<TMessage>
 
     private long _rejectedConnections;
 
+    // One delegate for every connection (a method group would make a new one per connection).
+    private readonly Action<Connection<TMessage>> _unregister;
+
     /// <summary>Accepts one socket; tests replace it to make accepting fail on cue.</summary>
     internal Func<Socket, CancellationToken, ValueTask<Socket>> AcceptSocket { get; set; } = static (listener, cancellationToken) => listener.AcceptAsync(cancellationToken);
 
@@ -121,7 +124,7 @@ public sealed partial class TcpServer<TMessage>
     private Connection<TMessage> Register(ConnectionTransport transport, Socket socket, ConnectionSettings settings)
     {
         var info = new ClientInfo(Interlocked.Increment(ref _lastClientId), socket.RemoteEndPoint, socket.LocalEndPoint);
-        var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings, Unregister);
+        var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings, _unregister);
         _clients.TryAdd(connection);
         return connection;
     }

@@ -43,6 +43,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         _handler = handler;
         _options = options ?? new TcpServerOptions();
         _packer = new MessagePacker<TMessage>(protocol, handler);
+        _unregister = Unregister;
     }
 
     /// <summary>Where the server is in its lifecycle.</summary>

@@ -39,14 +39,7 @@ internal sealed partial class Connection<TMessage>
         _handler = handler;
         _settings = settings;
         _onClosing = onClosing;
-        _input = new Pipe(new PipeOptions(
-            pool: ReferenceEquals(settings.BufferPool, ArrayPool<byte>.Shared) ? null : new ArrayPoolMemoryPool(settings.BufferPool),
-            pauseWriterThreshold: settings.PauseReadingThreshold,
-            resumeWriterThreshold: settings.PauseReadingThreshold / 2,
-            minimumSegmentSize: ConnectionSettings.MinSegmentSize,
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.Inline,
-            useSynchronizationContext: false));
+        _input = new Pipe(settings.ReceivePipe);
         _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool);
         _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
     }
@@ -90,8 +83,11 @@ internal sealed partial class Connection<TMessage>
         _input.Reader.Complete();
         _input.Writer.Complete();
         _onClosing?.Invoke(this);
-        var reason = _closeReason ?? new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
-        await InvokeHandlerAsync(c => c._handler.OnDisconnectedAsync(c.Info, reason), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
+
+        // Static lambdas throughout: a capturing one would allocate its closure when this method starts and keep it
+        // for the connection's whole life.
+        _closeReason ??= new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
+        await InvokeHandlerAsync(static c => c._handler.OnDisconnectedAsync(c.Info, c._closeReason!.Value), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
         _callbackGate?.Dispose();
     }
 

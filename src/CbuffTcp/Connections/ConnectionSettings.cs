@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.IO.Pipelines;
 
 namespace CbuffTcp.Connections;
 
@@ -57,6 +58,16 @@ internal sealed record ConnectionSettings(
             options.TimeProvider,
             options.BufferPool);
     }
+
+    /// <summary>The receive pipe's options, shared by every connection of a server.</summary>
+    public PipeOptions ReceivePipe { get; } = new(
+        pool: ReferenceEquals(BufferPool, ArrayPool<byte>.Shared) ? null : new ArrayPoolMemoryPool(BufferPool),
+        pauseWriterThreshold: (long)MaxFrameSize + ReceiveSlack,
+        resumeWriterThreshold: ((long)MaxFrameSize + ReceiveSlack) / 2,
+        minimumSegmentSize: MinSegmentSize,
+        readerScheduler: PipeScheduler.Inline,
+        writerScheduler: PipeScheduler.Inline,
+        useSynchronizationContext: false);
 
     /// <summary>True when some timeout is on, so a heartbeat has something to check.</summary>
     public bool HasTimeouts => IdleTimeout != Timeout.InfiniteTimeSpan || FrameTimeout != Timeout.InfiniteTimeSpan;
