@@ -38,6 +38,7 @@ def p99(r): return r["latencyMicroseconds"]["p99"]
 def mbps(r): return r["megabytesPerSecond"]
 def errors(r): return r["errors"]
 def rss_mib(r): return r["serverPeakRssKib"] / 1024
+def start_rss_mib(r): return r.get("serverStartRssKib", 0) / 1024 or None
 def cpu_per_million(r):
     messages = r["messagesPerSecond"] * (r["seconds"] + r["warmup"])  # the server's CPU was read over warm-up + window
     return r["serverCpuSeconds"] / messages * 1e6 if messages else float("nan")
@@ -89,6 +90,7 @@ w("| figure | " + " | ".join(SERVERS) + " |")
 w("| --- | " + " | ".join("---:" for _ in SERVERS) + " |")
 w("| CPU s / million msgs (`mux`) | " + " | ".join(fmt(median(s, "mux", cpu_per_million), 2) for s in SERVERS) + " |")
 w("| peak RSS MiB (`conns`) | " + " | ".join(fmt(median(s, "conns", rss_mib), 1) for s in SERVERS) + " |")
+w("| RSS MiB at start, before any client | " + " | ".join(fmt(median(s, "conns", start_rss_mib), 1) for s in SERVERS) + " |")
 w("| p99 µs (`mux`) | " + " | ".join(fmt(median(s, "mux", p99), 0) for s in SERVERS) + " |")
 w("| server RSS bytes per idle connection (`idle`, 19,000) | " + " | ".join(fmt(median(s, "idle", idle_bytes), 0) for s in SERVERS) + " |")
 w("| errors (all cells) | " + " | ".join(str(sum(errors(r) for (srv, _), rs in runs.items() if srv == s for r in rs)) for s in SERVERS) + " |")

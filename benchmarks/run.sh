@@ -37,7 +37,14 @@ server_command() {
 start_server() { # name [mode]
   $(server_command "$@") >"$out/server.log" 2>&1 &
   server_pid=$!
-  for _ in $(seq 1 100); do grep -q "listening on" "$out/server.log" && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do
+    if grep -q "listening on" "$out/server.log"; then
+      sleep 0.5
+      start_rss=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
+      return 0
+    fi
+    sleep 0.1
+  done
   echo "$1 did not start:" >&2; cat "$out/server.log" >&2; exit 1
 }
 
@@ -54,11 +61,12 @@ run_cell() { # server pass cell bench-args...
     echo "  $server $cell: bench reported errors: $(grep -m1 first: "$out/bench.log" || tail -1 "$out/bench.log")" >&2
   fi
   after=$(cpu_ticks)
-  python3 - "$json" "$server" "$pass" "$cell" "$(( after - before ))" "$(peak_rss_kib)" "$(getconf CLK_TCK)" "$warmup" >>"$results" <<'PY'
+  python3 - "$json" "$server" "$pass" "$cell" "$(( after - before ))" "$(peak_rss_kib)" "$(getconf CLK_TCK)" "$warmup" "$start_rss" >>"$results" <<'PY'
 import json, sys
-path, server, run, cell, ticks, rss, hz, warmup = sys.argv[1:]
+path, server, run, cell, ticks, rss, hz, warmup, start = sys.argv[1:]
 r = json.load(open(path))
-r.update(server=server, run=int(run), cell=cell, serverCpuSeconds=int(ticks) / int(hz), serverPeakRssKib=int(rss), warmup=float(warmup))
+r.update(server=server, run=int(run), cell=cell, serverCpuSeconds=int(ticks) / int(hz), serverPeakRssKib=int(rss),
+         serverStartRssKib=int(start), warmup=float(warmup))
 print(json.dumps(r))
 PY
   printf "  %-9s %-6s %12.0f msg/s  p99 %9.1f us  %8.1f MB/s  errors %s\n" "$server" "$cell" \
