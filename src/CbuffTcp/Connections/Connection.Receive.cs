@@ -31,11 +31,10 @@ internal sealed partial class Connection<TMessage>
                 // go straight into the pipe, in blocks that double up to the maximum read.
                 int received;
                 int capacity;
-                var scratch = ReceiveScratch.Buffer;
-                if (readSize == ConnectionSettings.MinReadSize && _transport.TryReceiveAvailable(scratch, out received))
+                if (readSize == ConnectionSettings.MinReadSize && _transport.TryReceiveAvailable(ReceiveScratch.Buffer, out received))
                 {
-                    capacity = scratch.Length;
-                    scratch.AsSpan(0, received).CopyTo(writer.GetSpan(received));
+                    capacity = ConnectionSettings.MinReadSize;
+                    ReceiveScratch.Buffer.AsSpan(0, received).CopyTo(writer.GetSpan(received)); // same thread, no await since the read
                 }
                 else
                 {

@@ -62,8 +62,8 @@ internal sealed record ConnectionSettings(
     /// <summary>The receive pipe's options, shared by every connection of a server.</summary>
     public PipeOptions ReceivePipe { get; } = new(
         pool: ReferenceEquals(BufferPool, ArrayPool<byte>.Shared) ? null : new ArrayPoolMemoryPool(BufferPool),
-        pauseWriterThreshold: (long)MaxFrameSize + ReceiveSlack,
-        resumeWriterThreshold: ((long)MaxFrameSize + ReceiveSlack) / 2,
+        pauseWriterThreshold: PauseReadingThreshold(MaxFrameSize),
+        resumeWriterThreshold: PauseReadingThreshold(MaxFrameSize) / 2,
         minimumSegmentSize: MinSegmentSize,
         readerScheduler: PipeScheduler.Inline,
         writerScheduler: PipeScheduler.Inline,
@@ -85,5 +85,5 @@ internal sealed record ConnectionSettings(
     }
 
     /// <summary>Unconsumed input at which reading pauses: a whole frame plus one read must fit, or a frame could never complete.</summary>
-    public long PauseReadingThreshold => (long)MaxFrameSize + ReceiveSlack;
+    private static long PauseReadingThreshold(int maxFrameSize) => (long)maxFrameSize + ReceiveSlack;
 }
