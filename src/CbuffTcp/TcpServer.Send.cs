@@ -73,6 +73,9 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>Times any client's write loop woke from an empty queue (tests use it to show idle clients cost nothing).</summary>
     internal long TotalWriteLoopWakeups() => _clients.GetSnapshot().Sum(c => c.WriteLoopWakeups);
 
+    /// <summary>Of those, the wake-ups that ran on the thread that had just handled the client's batch (tests show echoes take no thread hop).</summary>
+    internal long TotalInlineWriteLoopWakeups() => _clients.GetSnapshot().Sum(c => c.InlineWriteLoopWakeups);
+
     /// <summary>Bytes received from a client so far; 0 for an unknown id.</summary>
     internal long GetReceivedBytes(long clientId) => _clients.TryGet(clientId, out var connection) ? connection.ReceivedBytes : 0;
 

@@ -251,7 +251,18 @@ internal sealed partial class Connection<TMessage>
 
         try
         {
-            await _handler.OnReceivedAsync(Info, messages).ConfigureAwait(false);
+            ValueTask handled;
+            var outer = _sendQueue.BeginDeferringWake();
+            try
+            {
+                handled = _handler.OnReceivedAsync(Info, messages);
+            }
+            finally
+            {
+                _sendQueue.EndDeferringWake(outer); // replies the handler queued so far go out now, from this thread
+            }
+
+            await handled.ConfigureAwait(false);
         }
         catch (Exception ex)
         {

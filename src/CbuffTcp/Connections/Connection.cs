@@ -60,6 +60,9 @@ internal sealed partial class Connection<TMessage>
     /// <summary>Times the write loop woke from an empty queue (zero for a client nobody sends to).</summary>
     public long WriteLoopWakeups => Volatile.Read(ref _writeLoopWakeups);
 
+    /// <summary>Of <see cref="WriteLoopWakeups"/>, those that ran on the thread that had just handled a batch (no thread hop).</summary>
+    public long InlineWriteLoopWakeups => _sendQueue.InlineWakeups;
+
     /// <summary>Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned.</summary>
     public async Task RunAsync()
     {

@@ -30,6 +30,12 @@ internal sealed class SendQueue
     private int _inFlightMessages;
     private bool _writerWaiting;
     private bool _completed;
+    private bool _wakeDeferred;
+    private long _inlineWakeups;
+
+    // The queue whose write-loop wake-up this thread holds back (see BeginDeferringWake).
+    [ThreadStatic]
+    private static SendQueue? t_deferringWake;
 
     public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool)
     {
@@ -83,7 +89,7 @@ internal sealed class SendQueue
 
         if (wake)
         {
-            _signal.Set();
+            WakeWriter();
         }
 
         return SendResult.Queued;
@@ -124,6 +130,45 @@ internal sealed class SendQueue
 
     public ValueTask WaitAsync() => _signal.WaitAsync();
 
+    /// <summary>Wake-ups that ran the write loop on the receiving thread (see <see cref="BeginDeferringWake"/>).</summary>
+    public long InlineWakeups => Volatile.Read(ref _inlineWakeups);
+
+    /// <summary>
+    /// Until <see cref="EndDeferringWake"/> on this thread, a wake-up of the write loop is held back; then the write
+    /// loop runs on this thread and sends everything queued meanwhile. The connection's receive path wraps its
+    /// handler call in this: an echo goes out with no hop to another thread, and a batch's replies in one send.
+    /// </summary>
+    /// <returns>The queue this thread deferred for before (a handler's code can run another connection's handler), for <see cref="EndDeferringWake"/>.</returns>
+    public SendQueue? BeginDeferringWake()
+    {
+        var outer = t_deferringWake;
+        t_deferringWake = this;
+        return outer;
+    }
+
+    /// <summary>Ends <see cref="BeginDeferringWake"/>; runs the write loop here if a wake-up was held back.</summary>
+    public void EndDeferringWake(SendQueue? outer)
+    {
+        t_deferringWake = outer;
+        if (_wakeDeferred)
+        {
+            _wakeDeferred = false;
+            Volatile.Write(ref _inlineWakeups, _inlineWakeups + 1);
+            _signal.SetInline();
+        }
+    }
+
+    private void WakeWriter()
+    {
+        if (ReferenceEquals(t_deferringWake, this))
+        {
+            _wakeDeferred = true; // only this thread reads it, in EndDeferringWake
+            return;
+        }
+
+        _signal.Set();
+    }
+
     /// <summary>For the write loop, once the bytes it took were written (or failed): frees them from the limits.</summary>
     public void Release(in OutgoingBytes outgoing)
     {
@@ -153,7 +198,7 @@ internal sealed class SendQueue
 
         if (wake)
         {
-            _signal.Set();
+            WakeWriter();
         }
     }
 

@@ -1,0 +1,75 @@
+using System.Buffers;
+using CbuffTcp.Tests.Support;
+
+namespace CbuffTcp.Tests.Server;
+
+/// <summary>
+/// A reply queued by a client's own handler goes out from the thread that handled the batch (no hop to the thread
+/// pool, one send for the batch's replies); a send to any other client wakes that client's write loop on the pool.
+/// </summary>
+public class ReplyPathTests
+{
+    private const int RoundTrips = 50;
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_echo_is_sent_by_the_thread_that_handled_the_batch(bool asyncReceive)
+    {
+        var handler = new EchoHandler();
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler, new TcpServerOptions { AsyncReceive = asyncReceive });
+        handler.Server = fixture.Server;
+        using var client = await fixture.ConnectAsync();
+
+        for (var i = 0; i < RoundTrips; i++)
+        {
+            // One message in flight at a time: every reply finds the write loop asleep, so each needs a wake-up.
+            var payload = BitConverter.GetBytes(i);
+            await client.SendLengthFrameAsync(payload);
+            Assert.Equal(payload, await client.ReadLengthFrameAsync());
+        }
+
+        Assert.Equal(RoundTrips, fixture.Server.TotalWriteLoopWakeups());
+        Assert.Equal(RoundTrips, fixture.Server.TotalInlineWriteLoopWakeups());
+    }
+
+    [Fact]
+    public async Task A_send_to_another_client_wakes_its_write_loop_on_the_thread_pool()
+    {
+        var handler = new ForwardingHandler();
+        await using var fixture = await ServerFixture<ForwardingHandler>.StartAsync(handler);
+        handler.Server = fixture.Server;
+        using var sender = await fixture.ConnectAsync();
+        using var receiver = await fixture.ConnectAsync();
+
+        // A message from the receiver reaching the sender shows both are ready (a broadcast skips a client whose
+        // OnConnectedAsync has not returned yet).
+        await receiver.SendLengthFrameAsync("ready"u8);
+        Assert.Equal("ready"u8.ToArray(), await sender.ReadLengthFrameAsync());
+
+        for (var i = 0; i < RoundTrips; i++)
+        {
+            await sender.SendLengthFrameAsync([(byte)i]);
+            Assert.Equal([(byte)i], await receiver.ReadLengthFrameAsync());
+        }
+
+        Assert.Equal(RoundTrips + 1, fixture.Server.TotalWriteLoopWakeups());
+        Assert.Equal(0, fixture.Server.TotalInlineWriteLoopWakeups());
+    }
+
+    /// <summary>Sends every message to every client but its sender.</summary>
+    private sealed class ForwardingHandler : RecordingHandler
+    {
+        public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
+
+        protected override ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        {
+            foreach (var message in messages)
+            {
+                Server!.SendToAllClientsExcept(client.Id, message);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+}
