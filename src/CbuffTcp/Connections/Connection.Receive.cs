@@ -152,7 +152,9 @@ internal sealed partial class Connection<TMessage>
                         }
                         finally
                         {
-                            ArrayPool<TMessage>.Shared.Return(batch, clearArray: true);
+                            // Only the slots used hold references into the pipe; clearing all 256 showed in profiles.
+                            Array.Clear(batch, 0, count);
+                            ArrayPool<TMessage>.Shared.Return(batch);
                         }
 
                         if (count < ConnectionSettings.MaxBatchSize)

@@ -23,14 +23,15 @@ public class ReplyPathTests
 
         for (var i = 0; i < RoundTrips; i++)
         {
-            // One message in flight at a time: every reply finds the write loop asleep, so each needs a wake-up.
+            // One message in flight at a time: a reply usually finds the write loop asleep, so it needs a wake-up.
             var payload = BitConverter.GetBytes(i);
             await client.SendLengthFrameAsync(payload);
             Assert.Equal(payload, await client.ReadLengthFrameAsync());
         }
 
-        Assert.Equal(RoundTrips, fixture.Server.TotalWriteLoopWakeups());
-        Assert.Equal(RoundTrips, fixture.Server.TotalInlineWriteLoopWakeups());
+        // Every wake-up came from the client's own handler, so every one ran on the handling thread.
+        Assert.InRange(fixture.Server.TotalWriteLoopWakeups(), 1, RoundTrips);
+        Assert.Equal(fixture.Server.TotalWriteLoopWakeups(), fixture.Server.TotalInlineWriteLoopWakeups());
     }
 
     [Fact]
@@ -53,7 +54,8 @@ public class ReplyPathTests
             Assert.Equal([(byte)i], await receiver.ReadLengthFrameAsync());
         }
 
-        Assert.Equal(RoundTrips + 1, fixture.Server.TotalWriteLoopWakeups());
+        // (Fewer wake-ups than messages when a write loop had not gone back to sleep before the next message came.)
+        Assert.InRange(fixture.Server.TotalWriteLoopWakeups(), 2, RoundTrips + 1);
         Assert.Equal(0, fixture.Server.TotalInlineWriteLoopWakeups());
     }
 
