@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# CPU profiles of CbuffTcp (`cbuff serve`) and the plain-sockets reference under the same `cbuff bench` load, for the
+# cells where CbuffTcp trails: perf samples the server (kernel and JIT-compiled code, with .NET's perf map), perf stat
+# counts its context switches. Writes docs/profiles.md. Bounded: cells x 2 servers x (seconds + 4) s.
+#
+# Usage: benchmarks/profile/run.sh [seconds=8]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds="${1:-8}"
+port=9810
+out="$(mktemp -d)"
+
+if ! command -v perf >/dev/null 2>&1; then
+  echo "installing perf..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf) >/dev/null 2>&1 || { echo "perf is needed" >&2; exit 1; }
+fi
+
+echo "building (Release)..."
+dotnet build src/CbuffTcp.Cli -c Release -v q >/dev/null
+dotnet build benchmarks/ReferenceServers/Sockets -c Release -v q >/dev/null
+cbuff="src/CbuffTcp.Cli/bin/Release/net10.0/cbuff.dll"
+
+declare -A load=(
+  [lat]="--connections 1 --size 32 --depth 1"
+  [pipe]="--connections 1 --size 32 --depth 64"
+  [mux]="--connections 100 --size 32 --depth 16"
+  [conns]="--connections 1000 --size 32 --depth 1"
+  [bulk]="--connections 1 --size 65536 --depth 4"
+)
+
+for cell in lat pipe mux conns bulk; do
+  for server in cbuff sockets; do
+    if [ "$server" = cbuff ]; then
+      cmd="dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode echo --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0"
+    else
+      cmd="dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port"
+    fi
+    # The perf map names JIT-compiled methods; W^X off keeps their code in an ordinary mapping perf can attribute.
+    DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 $cmd >"$out/server.log" 2>&1 &
+    pid=$!
+    sleep 2
+    dotnet "$cbuff" bench --port "$port" ${load[$cell]} --seconds "$((seconds + 2))" --warmup 1 --json "$out/$cell-$server.json" >"$out/bench.log" 2>&1 &
+    bench=$!
+    sleep 2
+    perf stat -e context-switches,task-clock -x, -o "$out/$cell-$server.stat" -p "$pid" -- sleep "$((seconds / 2))" >/dev/null 2>&1
+    perf record -e cpu-clock -F 499 -g -p "$pid" -o "$out/$cell-$server.data" -- sleep "$((seconds / 2))" >/dev/null 2>&1
+    wait "$bench" || true
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    perf report -i "$out/$cell-$server.data" --no-children --sort dso -g none 2>/dev/null >"$out/$cell-$server.dso" || true
+    perf report -i "$out/$cell-$server.data" --no-children --sort sym -g none 2>/dev/null >"$out/$cell-$server.sym" || true
+    echo "  $cell $server done"
+    sleep 1
+  done
+done
+
+python3 benchmarks/profile/report.py "$out" "$seconds" >docs/profiles.md
+echo "wrote docs/profiles.md (raw data in $out)"
