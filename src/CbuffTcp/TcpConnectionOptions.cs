@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Logging;
 
 namespace CbuffTcp;
 
@@ -17,6 +19,7 @@ public abstract class TcpConnectionOptions
     /// With <see cref="AsyncReceive"/>, how many decoded batches may wait for the handler before reading from that
     /// client pauses. Defaults to 64.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int AsyncReceiveQueueLimit { get; set; } = 64;
 
     /// <summary>
@@ -24,9 +27,11 @@ public abstract class TcpConnectionOptions
     /// <see cref="SendResult.QueueFull"/>; one message is always accepted into an empty queue, so a single message
     /// larger than this limit can still be sent. Defaults to 4 MiB.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int SendQueueMaxBytes { get; set; } = 4 * 1024 * 1024;
 
     /// <summary>The most messages one client may have queued or being written. Defaults to 65,536.</summary>
+    [Range(1, int.MaxValue)]
     public int SendQueueMaxMessages { get; set; } = 65_536;
 
     /// <summary>What a send does when the queue is full. Defaults to <see cref="SlowConsumerPolicy.RejectSend"/>.</summary>
@@ -38,6 +43,7 @@ public abstract class TcpConnectionOptions
     /// protocol; it also sets when reading pauses under backpressure (about this plus one buffer unconsumed).
     /// Built-in protocols have their own limit (pass the same value). Defaults to 1 MiB.
     /// </summary>
+    [Range(1, 1024 * 1024 * 1024)]
     public int MaxFrameSize { get; set; } = 1024 * 1024;
 
     /// <summary>
@@ -74,6 +80,12 @@ public abstract class TcpConnectionOptions
     /// connector, never one per message. Defaults to <see cref="TimeProvider.System"/>.
     /// </summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>
+    /// Where log events go (category <see cref="CbuffTcpTelemetry.LoggerCategory"/>): lifecycle at Information,
+    /// each connection at Debug, client errors at Warning. None when null. Event ids: docs/telemetry.md.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
 
     /// <summary>Where receive, send and queue buffers come from; tests count rentals through it to prove every buffer goes back.</summary>
     internal ArrayPool<byte> BufferPool { get; set; } = ArrayPool<byte>.Shared;

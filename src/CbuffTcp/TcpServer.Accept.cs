@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net.Sockets;
 using CbuffTcp.Connections;
+using CbuffTcp.Telemetry;
 
 namespace CbuffTcp;
 
@@ -57,7 +59,9 @@ public sealed partial class TcpServer<TMessage>
                     // Out of descriptors, or worse: report the first of a streak, then back off without spinning.
                     if (backoff == TimeSpan.Zero)
                     {
-                        ReportError($"Accepting a connection failed: {ex.Message}", ex);
+                        var message = $"Accepting a connection failed: {ex.Message}";
+                        Log.AcceptFailed(_logger, message, ex);
+                        ReportError(message, ex);
                     }
 
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxAcceptBackoff.Ticks));
@@ -78,14 +82,14 @@ public sealed partial class TcpServer<TMessage>
     {
         if (_clients.Count + Volatile.Read(ref _handshaking) >= ConnectionLimit)
         {
-            Reject(socket, ref _rejectingForTotal, $"Connection limit of {ConnectionLimit} reached: refusing new connections until clients leave.");
+            Reject(socket, ref _rejectingForTotal, "max_connections", $"Connection limit of {ConnectionLimit} reached: refusing new connections until clients leave.");
             return;
         }
 
         var address = PerIpConnectionCounter.KeyOf(socket.RemoteEndPoint);
         if (!_perIp.TryAcquire(address))
         {
-            Reject(socket, ref _rejectingForIp, $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
+            Reject(socket, ref _rejectingForIp, "max_connections_per_ip", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
             return;
         }
 
@@ -114,10 +118,10 @@ public sealed partial class TcpServer<TMessage>
 
         var (ceiling, softLimit, open) = budget;
 
-        ReportError(
-            $"MaxConnections is {maxConnections}, but the descriptor limit (ulimit -n {softLimit}, {open} open) leaves room for {ceiling}: " +
-            $"serving at most {ceiling} connections. Raise ulimit -n to serve more.",
-            exception: null);
+        var message = $"MaxConnections is {maxConnections}, but the descriptor limit (ulimit -n {softLimit}, {open} open) leaves room for {ceiling}: " +
+            $"serving at most {ceiling} connections. Raise ulimit -n to serve more.";
+        Log.ConnectionLimitLowered(_logger, message);
+        ReportError(message, exception: null);
         return ceiling;
     }
 
@@ -137,14 +141,20 @@ public sealed partial class TcpServer<TMessage>
     {
         ConnectionTransport transport;
         var remote = socket.RemoteEndPoint;
+        var started = settings.TimeProvider.GetTimestamp();
+        using var activity = Tracing.Source.StartActivity("cbufftcp.tls_handshake");
+        activity?.SetTag("network.peer.address", (remote as System.Net.IPEndPoint)?.Address.ToString());
         try
         {
             var handshake = TlsHandshake.AsServerAsync(socket, _options.Tls!, _options.TlsHandshakeTimeout, settings.TimeProvider, _acceptCancellation?.Token ?? default);
             Interlocked.Increment(ref _tlsHandshakesStarted); // its deadline is running now
             transport = await handshake.ConfigureAwait(false);
+            _metrics.TlsHandshakeEnded(started, error: null, settings.TimeProvider);
         }
         catch (Exception ex)
         {
+            _metrics.TlsHandshakeEnded(started, ex, settings.TimeProvider);
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
             Interlocked.Decrement(ref _handshaking);
             _perIp.Release(address);
             SocketClosing.Reset(socket);
@@ -153,7 +163,9 @@ public sealed partial class TcpServer<TMessage>
                 Interlocked.Increment(ref _tlsHandshakeFailures);
                 if (Interlocked.Exchange(ref _failingHandshakes, 1) == 0)
                 {
-                    ReportError($"TLS handshake with {remote} failed: {ex.Message} (further failures are counted in TlsHandshakeFailures until one succeeds)", ex);
+                    var message = $"TLS handshake with {remote} failed: {ex.Message} (further failures are counted in TlsHandshakeFailures until one succeeds)";
+                    Log.TlsHandshakeFailed(_logger, message, ex);
+                    ReportError(message, ex);
                 }
             }
 
@@ -176,7 +188,9 @@ public sealed partial class TcpServer<TMessage>
         catch (Exception ex)
         {
             // RunAsync reports user-code failures itself; reaching here is a bug in CbuffTcp. Keep the server alive.
-            ReportError($"Connection {connection.Id} failed unexpectedly: {ex.Message}", ex);
+            var message = $"Connection {connection.Id} failed unexpectedly: {ex.Message}";
+            Log.ConnectionFailed(_logger, message, ex);
+            ReportError(message, ex);
         }
         finally
         {
@@ -198,12 +212,19 @@ public sealed partial class TcpServer<TMessage>
     }
 
     /// <summary>Resets a socket past a limit before any handler call; counts it and reports the first of a streak.</summary>
-    private void Reject(Socket socket, ref int streak, string message)
+    private void Reject(Socket socket, ref int streak, string limit, string message)
     {
         Interlocked.Increment(ref _rejectedConnections);
+        _metrics.ConnectionRejected(limit);
+        if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            Log.ConnectionRefused(_logger, socket.RemoteEndPoint, limit);
+        }
+
         SocketClosing.Reset(socket);
         if (Interlocked.Exchange(ref streak, 1) == 0)
         {
+            Log.ConnectionsRejected(_logger, message);
             ReportError(message, null);
         }
     }

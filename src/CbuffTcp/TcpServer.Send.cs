@@ -1,4 +1,5 @@
 using CbuffTcp.Connections;
+using CbuffTcp.Telemetry;
 
 namespace CbuffTcp;
 
@@ -75,6 +76,18 @@ public sealed partial class TcpServer<TMessage>
 
     /// <summary>Of those, the wake-ups that ran on the thread that had just handled the client's batch (tests show echoes take no thread hop).</summary>
     internal long TotalInlineWriteLoopWakeups() => _clients.GetSnapshot().Sum(c => c.InlineWriteLoopWakeups);
+
+    /// <summary>Traffic of the clients connected now (the metrics add that of clients gone).</summary>
+    private TrafficTotals LiveTraffic()
+    {
+        var totals = default(TrafficTotals);
+        foreach (var connection in _clients.GetSnapshot())
+        {
+            totals += connection.Traffic;
+        }
+
+        return totals;
+    }
 
     /// <summary>Bytes received from a client so far; 0 for an unknown id.</summary>
     internal long GetReceivedBytes(long clientId) => _clients.TryGet(clientId, out var connection) ? connection.ReceivedBytes : 0;

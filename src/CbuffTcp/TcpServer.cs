@@ -1,6 +1,10 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Connections;
+using CbuffTcp.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CbuffTcp;
 
@@ -19,6 +23,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
     private readonly MessagePacker<TMessage> _packer;
     private readonly ClientRegistry<TMessage> _clients = new();
     private readonly Lock _lifecycleLock = new();
+    private readonly ILogger _logger;
+    private readonly ServerMetrics _metrics;
 
     private ConnectionSettings? _settings;
     private PerIpConnectionCounter _perIp = new(int.MaxValue);
@@ -44,6 +50,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         _options = options ?? new TcpServerOptions();
         _packer = new MessagePacker<TMessage>(protocol, handler);
         _unregister = Unregister;
+        _logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
+        _metrics = new ServerMetrics(_options.MeterFactory, LiveTraffic);
     }
 
     /// <summary>Where the server is in its lifecycle.</summary>
@@ -108,10 +116,12 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
                 throw new InvalidOperationException($"The server can start only when Closed; it is {_status}.");
             }
 
-            _settings = ConnectionSettings.From(_options);
+            _settings = ConnectionSettings.From(_options) with { Telemetry = new ConnectionTelemetry(_logger, _metrics) };
             _status = ServerStatus.Starting;
         }
 
+        using var activity = Tracing.Source.StartActivity("cbufftcp.server.start");
+        activity?.SetTag("server.address", endPoint.Address.ToString());
         try
         {
             _listener = Bind(endPoint, _options.ListenBacklog);
@@ -133,6 +143,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         _connectionTaskCount = 1; // the accept loop holds one count until it ends
         _status = ServerStatus.Running;
         _acceptLoop = AcceptLoopAsync(_listener, _settings, _acceptCancellation.Token);
+        activity?.SetTag("server.port", LocalEndPoint.Port);
+        Log.ServerStarted(_logger, LocalEndPoint, ConnectionLimit);
         return Task.CompletedTask;
     }
 
@@ -157,6 +169,10 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
             _status = ServerStatus.Stopping;
         }
 
+        using var activity = Tracing.Source.StartActivity("cbufftcp.server.stop");
+        var endPoint = LocalEndPoint;
+        activity?.SetTag("server.port", endPoint?.Port);
+        Log.ServerStopping(_logger, endPoint, _clients.Count);
         await _acceptCancellation!.CancelAsync().ConfigureAwait(false);
         _listener!.Dispose();
         await _acceptLoop.ConfigureAwait(false);
@@ -185,7 +201,9 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
             await done.WaitAsync(_options.GracefulStopTimeout, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (!done.IsCompleted)
             {
-                ReportError($"Stopped with {_clients.Count} connections still inside handler callbacks that did not return.", null);
+                var message = $"Stopped with {_clients.Count} connections still inside handler callbacks that did not return.";
+                Log.StopIncomplete(_logger, message);
+                ReportError(message, null);
             }
         }
 
@@ -196,15 +214,18 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         _listener = null;
         LocalEndPoint = null;
         _status = ServerStatus.Closed;
+        Log.ServerStopped(_logger, endPoint);
     }
 
-    /// <summary>Stops the server if it is running.</summary>
+    /// <summary>Stops the server if it is running, and releases its meter (when it created its own).</summary>
     public async ValueTask DisposeAsync()
     {
         if (Status == ServerStatus.Running)
         {
             await StopAsync().ConfigureAwait(false);
         }
+
+        _metrics.Dispose();
     }
 
     private static Socket Bind(IPEndPoint endPoint, int backlog)
@@ -236,9 +257,10 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         {
             _handler.OnError(message, exception);
         }
-        catch (Exception)
+        catch (Exception ex)
         {
-            // A failing error handler must not take the accept loop or a stop down with it.
+            // A failing error handler must not take the accept loop or a stop down with it: the log has it.
+            Log.ErrorHandlerFailed(_logger, message, ex);
         }
     }
 

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.Metrics;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 
@@ -12,12 +14,14 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     /// server serves fewer, keeping a reserve of descriptors for the runtime, and says so at start (see
     /// <see cref="TcpServer{TMessage}.ConnectionLimit"/>).
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxConnections { get; set; } = 10_000;
 
     /// <summary>
     /// The most clients connected at once from one IP address. A connection past it is closed as soon as it is
     /// accepted, with no handler call; other addresses are unaffected. Defaults to 10,000.
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxConnectionsPerIp { get; set; } = 10_000;
 
     /// <summary>
@@ -39,7 +43,14 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         return this;
     }
 
+    /// <summary>
+    /// Creates the server's <see cref="Meter"/> (named <see cref="CbuffTcpTelemetry.MeterName"/>); the generic host
+    /// supplies one. When null the server creates its own and disposes it with the server. Instruments: docs/telemetry.md.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; set; }
+
     /// <summary>The listen backlog: connections the OS queues before they are accepted. Defaults to 1,024.</summary>
+    [Range(1, int.MaxValue)]
     public int ListenBacklog { get; set; } = 1024;
 
     /// <summary>

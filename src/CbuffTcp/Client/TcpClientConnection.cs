@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Connections;
+using CbuffTcp.Telemetry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CbuffTcp;
 
@@ -97,7 +100,8 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
 
     private async Task ConnectCoreAsync(EndPoint endPoint, CancellationToken cancellationToken)
     {
-        var settings = ConnectionSettings.From(_options);
+        var logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
+        var settings = ConnectionSettings.From(_options) with { Telemetry = new ConnectionTelemetry(logger, metrics: null) };
         lock (_lock)
         {
             if (_connecting || (_connection is not null && !_completion.IsCompleted))
@@ -177,6 +181,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
 
         var info = new ClientInfo(Interlocked.Increment(ref _connects), remote, local);
         var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings);
+        Log.ConnectorConnected(settings.Telemetry.Logger, remote, info.Id);
         lock (_lock)
         {
             _connection = connection;

@@ -146,6 +146,7 @@ internal sealed partial class Connection<TMessage>
                             {
                                 await DeliverAsync(batch, count, before.Slice(0, buffer.Start)).ConfigureAwait(false);
                                 consumed = buffer.Start;
+                                Volatile.Write(ref _receivedMessages, _receivedMessages + count); // the only writer
                             }
 
                             depackError?.Throw();
@@ -189,9 +190,7 @@ internal sealed partial class Connection<TMessage>
         }
         catch (Exception ex)
         {
-            var message = $"{_protocol.GetType().Name}.TryDepack threw {ex.GetType().Name}: {ex.Message}";
-            ReportClientError(message, ex);
-            BeginClose(DisconnectReason.HandlerError, message);
+            FailWithHandlerError($"{_protocol.GetType().Name}.TryDepack threw {ex.GetType().Name}: {ex.Message}", ex);
         }
 
         await reader.CompleteAsync().ConfigureAwait(false);
@@ -268,9 +267,7 @@ internal sealed partial class Connection<TMessage>
         }
         catch (Exception ex)
         {
-            var message = $"{nameof(ITcpHandler<TMessage>.OnReceivedAsync)} threw {ex.GetType().Name}: {ex.Message}";
-            ReportClientError(message, ex);
-            BeginClose(DisconnectReason.HandlerError, message);
+            FailWithHandlerError($"{nameof(ITcpHandler<TMessage>.OnReceivedAsync)} threw {ex.GetType().Name}: {ex.Message}", ex);
         }
         finally
         {

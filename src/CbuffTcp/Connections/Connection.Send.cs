@@ -8,6 +8,11 @@ internal sealed partial class Connection<TMessage>
     public SendResult EnqueuePacked(ReadOnlySpan<byte> packet)
     {
         var result = _sendQueue.TryEnqueue(packet);
+        if (result == SendResult.QueueFull)
+        {
+            _settings.Telemetry.Metrics?.SendQueueRejected();
+        }
+
         if (result == SendResult.QueueFull && _settings.SlowConsumerPolicy == SlowConsumerPolicy.Disconnect)
         {
             // It cannot take what is queued, so flushing would only hold the queue for the flush timeout: reset now.
@@ -40,6 +45,8 @@ internal sealed partial class Connection<TMessage>
                 try
                 {
                     await _transport.SendAsync(outgoing.Memory).ConfigureAwait(false);
+                    Volatile.Write(ref _sentMessages, _sentMessages + outgoing.Messages); // the write loop is the only writer
+                    Volatile.Write(ref _sentBytes, _sentBytes + outgoing.Length);
                     if (outgoing.MessageLengths is { } lengths)
                     {
                         await NotifySentAsync(outgoing, lengths).ConfigureAwait(false);
@@ -104,9 +111,7 @@ internal sealed partial class Connection<TMessage>
         }
         catch (Exception ex)
         {
-            var text = $"{nameof(ITcpHandler<TMessage>.OnSent)} threw {ex.GetType().Name}: {ex.Message}";
-            ReportClientError(text, ex);
-            BeginClose(DisconnectReason.HandlerError, text);
+            FailWithHandlerError($"{nameof(ITcpHandler<TMessage>.OnSent)} threw {ex.GetType().Name}: {ex.Message}", ex);
         }
     }
 }

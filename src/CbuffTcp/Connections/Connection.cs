@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using CbuffTcp.Telemetry;
 
 namespace CbuffTcp.Connections;
 
@@ -19,6 +20,9 @@ internal sealed partial class Connection<TMessage>
     private readonly SendQueue _sendQueue;
     private volatile bool _ready;
     private long _writeLoopWakeups;
+    private long _receivedMessages;
+    private long _sentMessages;
+    private long _sentBytes;
     private readonly TaskCompletionSource _flushed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Serializes OnSent (write loop) with the receive-side callbacks, so one client's callbacks never overlap.
@@ -63,10 +67,16 @@ internal sealed partial class Connection<TMessage>
     /// <summary>Of <see cref="WriteLoopWakeups"/>, those that ran on the thread that had just handled a batch (no thread hop).</summary>
     public long InlineWriteLoopWakeups => _sendQueue.InlineWakeups;
 
+    /// <summary>What this connection has received and sent so far (each figure has one writer: its own loop).</summary>
+    public TrafficTotals Traffic => new(Volatile.Read(ref _receivedMessages), ReceivedBytes, Volatile.Read(ref _sentMessages), Volatile.Read(ref _sentBytes));
+
     /// <summary>Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned.</summary>
     public async Task RunAsync()
     {
-        _lastReceived = _settings.TimeProvider.GetTimestamp();
+        var telemetry = _settings.Telemetry;
+        var started = _lastReceived = _settings.TimeProvider.GetTimestamp();
+        telemetry.Metrics?.ConnectionStarted();
+        Log.ClientConnected(telemetry.Logger, Id, Info.RemoteEndPoint);
         if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c.Info), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
         {
             _ready = true;
@@ -85,11 +95,21 @@ internal sealed partial class Connection<TMessage>
         _transport.Dispose();
         _input.Reader.Complete();
         _input.Writer.Complete();
-        _onClosing?.Invoke(this);
+        _closeReason ??= new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
+        if (telemetry.Metrics is { } metrics)
+        {
+            metrics.Retire(Traffic, static c => c._onClosing?.Invoke(c), this);
+            metrics.ConnectionEnded(started, _closeReason.Value.Reason, _settings.TimeProvider);
+        }
+        else
+        {
+            _onClosing?.Invoke(this);
+        }
+
+        Log.ClientDisconnected(telemetry.Logger, Id, Info.RemoteEndPoint, _closeReason.Value.Reason, _closeReason.Value.Detail);
 
         // Static lambdas throughout: a capturing one would allocate its closure when this method starts and keep it
         // for the connection's whole life.
-        _closeReason ??= new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
         await InvokeHandlerAsync(static c => c._handler.OnDisconnectedAsync(c.Info, c._closeReason!.Value), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
         _callbackGate?.Dispose();
     }
@@ -107,22 +127,31 @@ internal sealed partial class Connection<TMessage>
         }
         catch (Exception ex)
         {
-            ReportClientError($"{name} threw {ex.GetType().Name}: {ex.Message}", ex);
-            BeginClose(DisconnectReason.HandlerError, $"{name} threw {ex.GetType().Name}: {ex.Message}");
+            FailWithHandlerError($"{name} threw {ex.GetType().Name}: {ex.Message}", ex);
             return false;
         }
     }
 
+    /// <summary>User code (a handler callback or the protocol) threw: report it, count it, close this client only.</summary>
+    private void FailWithHandlerError(string message, Exception exception)
+    {
+        _settings.Telemetry.Metrics?.HandlerError(exception);
+        ReportClientError(message, exception);
+        BeginClose(DisconnectReason.HandlerError, message);
+    }
+
     private void ReportClientError(string message, Exception? exception)
     {
+        var logger = _settings.Telemetry.Logger;
+        Log.ClientError(logger, Id, Info.RemoteEndPoint, message, exception);
         try
         {
             _handler.OnClientError(Info, message, exception);
         }
-        catch (Exception)
+        catch (Exception ex)
         {
-            // The error handler itself failed; the connection is closing for the original error already,
-            // and there is no further place to report this one. (Logging arrives with ILogger support.)
+            // The connection is closing for the original error already; the log is the one place left for this.
+            Log.ClientErrorHandlerFailed(logger, Id, ex);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using CbuffTcp.Telemetry;
 
 namespace CbuffTcp.Connections;
 
@@ -58,6 +59,9 @@ internal sealed record ConnectionSettings(
             options.TimeProvider,
             options.BufferPool);
     }
+
+    /// <summary>Where connections log and count; set by the owner (server or client connector).</summary>
+    public ConnectionTelemetry Telemetry { get; init; } = ConnectionTelemetry.None;
 
     /// <summary>The receive pipe's options, shared by every connection of a server.</summary>
     public PipeOptions ReceivePipe { get; } = new(

@@ -63,6 +63,8 @@ public sealed class ServerFixture<THandler> : IAsyncDisposable
             await Server.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
         }
 
+        await Server.DisposeAsync();
+
         Assert.Equal(0, Handler.Overlaps);
         Pool.AssertAllReturned();
         UnobservedExceptions.AssertNone();

@@ -35,6 +35,20 @@ public sealed class WireClient : IDisposable
         return new WireClient(socket);
     }
 
+    /// <summary>Connects and asserts the server closes the connection at once (or resets it before connect returns).</summary>
+    public static async Task AssertRefusedAsync(IPEndPoint server, IPAddress? from = null)
+    {
+        try
+        {
+            using var client = await ConnectAsync(server, from: from);
+            Assert.True(await client.WaitForCloseAsync());
+        }
+        catch (SocketException)
+        {
+            // Reset before connect returned: refused all the same.
+        }
+    }
+
     public static byte[] LengthFrame(ReadOnlySpan<byte> payload)
     {
         var frame = new byte[4 + payload.Length];

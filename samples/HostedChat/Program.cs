@@ -1,0 +1,50 @@
+// A line-based chat room on the .NET generic host: options from appsettings.json, logs through ILogger, and the
+// server's metrics exported every 10 s by OpenTelemetry's console exporter.
+// Run: dotnet run --project samples/HostedChat      then, in two terminals: nc 127.0.0.1 9000
+using System.Buffers;
+using System.Text;
+using CbuffTcp;
+using CbuffTcp.Hosting;
+using CbuffTcp.Protocols;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.Services.AddCbuffTcpServer<ReadOnlySequence<byte>>()
+    .UseProtocol(new LineProtocol(maxLineLength: 4096))
+    .UseHandler<ChatHandler>();
+builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+    .AddMeter(CbuffTcpTelemetry.MeterName)
+    .AddConsoleExporter((_, reader) => reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 10_000));
+
+await builder.Build().RunAsync();
+
+/// <summary>Everyone gets what anyone says, prefixed with who said it.</summary>
+internal sealed class ChatHandler(Lazy<TcpServer<ReadOnlySequence<byte>>> server) : TcpHandler<ReadOnlySequence<byte>>
+{
+    public override ValueTask OnConnectedAsync(ClientInfo client)
+    {
+        server.Value.SendToClient(client.Id, Line($"welcome, you are #{client.Id}"));
+        server.Value.SendToAllClientsExcept(client.Id, Line($"#{client.Id} joined"));
+        return ValueTask.CompletedTask;
+    }
+
+    public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+    {
+        foreach (var message in messages)
+        {
+            server.Value.SendToAllClientsExcept(client.Id, Line($"#{client.Id}: {Encoding.UTF8.GetString(message)}"));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override ValueTask OnDisconnectedAsync(ClientInfo client, DisconnectInfo reason)
+    {
+        server.Value.SendToAllClients(Line($"#{client.Id} left ({reason.Reason})"));
+        return ValueTask.CompletedTask;
+    }
+
+    private static ReadOnlySequence<byte> Line(string text) => new(Encoding.UTF8.GetBytes(text));
+}

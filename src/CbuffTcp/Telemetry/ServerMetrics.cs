@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace CbuffTcp.Telemetry;
+
+/// <summary>
+/// One server's instruments, named in the style of Kestrel's. Traffic (messages, bytes) is observable: each connection
+/// counts in its own fields, and the totals are summed only when a listener asks, so the hot path pays nothing for
+/// metrics and no two connections share a counter. Tags are bounded: never a client id or an address.
+/// </summary>
+internal sealed class ServerMetrics : IDisposable
+{
+    private static readonly KeyValuePair<string, object?> Receive = new("network.io.direction", "receive");
+    private static readonly KeyValuePair<string, object?> Transmit = new("network.io.direction", "transmit");
+
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+    private readonly UpDownCounter<long> _activeConnections;
+    private readonly Histogram<double> _connectionDuration;
+    private readonly Counter<long> _rejectedConnections;
+    private readonly Counter<long> _sendQueueRejections;
+    private readonly Counter<long> _handlerErrors;
+    private readonly Histogram<double> _tlsHandshakeDuration;
+    private readonly Func<TrafficTotals> _liveTraffic;
+    private readonly Lock _trafficLock = new();
+    private TrafficTotals _retired;
+
+    public ServerMetrics(IMeterFactory? meterFactory, Func<TrafficTotals> liveTraffic)
+    {
+        _liveTraffic = liveTraffic;
+        _ownsMeter = meterFactory is null;
+        _meter = meterFactory?.Create(CbuffTcpTelemetry.MeterName) ?? new Meter(CbuffTcpTelemetry.MeterName);
+
+        _activeConnections = _meter.CreateUpDownCounter<long>("cbufftcp.active_connections", "{connection}", "Clients connected now.");
+        _connectionDuration = _meter.CreateHistogram<double>("cbufftcp.connection.duration", "s", "How long connections lasted; error.type holds the reason of an abnormal end.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600] });
+        _rejectedConnections = _meter.CreateCounter<long>("cbufftcp.rejected_connections", "{connection}", "Connections refused at a connection limit.");
+        _sendQueueRejections = _meter.CreateCounter<long>("cbufftcp.send_queue.rejections", "{message}", "Messages refused because a client's send queue was full.");
+        _handlerErrors = _meter.CreateCounter<long>("cbufftcp.handler.errors", "{error}", "Exceptions thrown by the handler or the protocol (each closes its client).");
+        _tlsHandshakeDuration = _meter.CreateHistogram<double>("cbufftcp.tls_handshake.duration", "s", "TLS handshakes; error.type is set when one failed.");
+        _meter.CreateObservableCounter("cbufftcp.messages", ObserveMessages, "{message}", "Messages decoded from clients (receive) and written to them (transmit).");
+        _meter.CreateObservableCounter("cbufftcp.network.io", ObserveBytes, "By", "Bytes read from clients (receive) and written to them (transmit).");
+    }
+
+    public void ConnectionStarted() => _activeConnections.Add(1);
+
+    public void ConnectionEnded(long startTimestamp, DisconnectReason reason, TimeProvider time)
+    {
+        _activeConnections.Add(-1);
+        if (!_connectionDuration.Enabled)
+        {
+            return;
+        }
+
+        var seconds = time.GetElapsedTime(startTimestamp).TotalSeconds;
+        if (IsNormal(reason))
+        {
+            _connectionDuration.Record(seconds);
+        }
+        else
+        {
+            _connectionDuration.Record(seconds, new KeyValuePair<string, object?>("error.type", ErrorType(reason)));
+        }
+    }
+
+    public void ConnectionRejected(string limit) => _rejectedConnections.Add(1, new KeyValuePair<string, object?>("cbufftcp.limit", limit));
+
+    public void SendQueueRejected() => _sendQueueRejections.Add(1);
+
+    public void HandlerError(Exception exception) =>
+        _handlerErrors.Add(1, new KeyValuePair<string, object?>("error.type", exception.GetType().FullName));
+
+    public void TlsHandshakeEnded(long startTimestamp, Exception? error, TimeProvider time)
+    {
+        var seconds = time.GetElapsedTime(startTimestamp).TotalSeconds;
+        if (error is null)
+        {
+            _tlsHandshakeDuration.Record(seconds);
+        }
+        else
+        {
+            _tlsHandshakeDuration.Record(seconds, new KeyValuePair<string, object?>("error.type", error.GetType().FullName));
+        }
+    }
+
+    /// <summary>
+    /// Moves an ending connection's traffic into the retired totals and drops it from the live set in one step, so a
+    /// listener never sees it counted twice or not at all (counters must not go backwards).
+    /// </summary>
+    public void Retire<TState>(in TrafficTotals traffic, Action<TState> removeFromLiveSet, TState state)
+    {
+        lock (_trafficLock)
+        {
+            _retired += traffic;
+            removeFromLiveSet(state);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
+
+    /// <summary>Ends that are part of normal life carry no error.type.</summary>
+    private static bool IsNormal(DisconnectReason reason) =>
+        reason is DisconnectReason.RemoteClosed or DisconnectReason.ClosedByServer or DisconnectReason.ServerStopping;
+
+    private static string ErrorType(DisconnectReason reason) => reason switch
+    {
+        DisconnectReason.Reset => "reset",
+        DisconnectReason.ProtocolError => "protocol_error",
+        DisconnectReason.FrameTooLarge => "frame_too_large",
+        DisconnectReason.FrameTimeout => "frame_timeout",
+        DisconnectReason.IdleTimeout => "idle_timeout",
+        DisconnectReason.SlowConsumer => "slow_consumer",
+        DisconnectReason.HandlerError => "handler_error",
+        _ => reason.ToString(),
+    };
+
+    private TrafficTotals Totals()
+    {
+        lock (_trafficLock)
+        {
+            return _retired + _liveTraffic();
+        }
+    }
+
+    private Measurement<long>[] ObserveMessages()
+    {
+        var totals = Totals();
+        return [new(totals.MessagesReceived, Receive), new(totals.MessagesSent, Transmit)];
+    }
+
+    private Measurement<long>[] ObserveBytes()
+    {
+        var totals = Totals();
+        return [new(totals.BytesReceived, Receive), new(totals.BytesSent, Transmit)];
+    }
+}
