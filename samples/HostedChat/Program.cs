@@ -10,7 +10,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using OpenTelemetry.Metrics;
 
-var builder = Host.CreateApplicationBuilder(args);
+// appsettings.json sits next to the program, wherever it is started from.
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Services.AddCbuffTcpServer<ReadOnlySequence<byte>>()
     .UseProtocol(new LineProtocol(maxLineLength: 4096))
     .UseHandler<ChatHandler>();

@@ -22,9 +22,9 @@ public sealed class CbuffTcpHostOptions
     [Required]
     public string Host { get; set; } = "127.0.0.1";
 
-    /// <summary>The port to listen on; 0 picks a free one (read it from <see cref="TcpServer{TMessage}.LocalEndPoint"/>).</summary>
+    /// <summary>The port to listen on; defaults to 9000. 0 picks a free one (read it from <see cref="TcpServer{TMessage}.LocalEndPoint"/>).</summary>
     [Range(0, 65535)]
-    public int Port { get; set; }
+    public int Port { get; set; } = 9000;
 
     /// <summary>The server's limits and behaviour. Logging and metrics come from the host unless set here.</summary>
     [ValidateObjectMembers]

@@ -51,7 +51,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         _packer = new MessagePacker<TMessage>(protocol, handler);
         _unregister = Unregister;
         _logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
-        _metrics = new ServerMetrics(_options.MeterFactory, LiveTraffic);
+        _metrics = new ServerMetrics(_options.MeterFactory, LiveTraffic, () => (long)_clients.Count);
     }
 
     /// <summary>Where the server is in its lifecycle.</summary>

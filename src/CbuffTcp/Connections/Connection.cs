@@ -75,7 +75,6 @@ internal sealed partial class Connection<TMessage>
     {
         var telemetry = _settings.Telemetry;
         var started = _lastReceived = _settings.TimeProvider.GetTimestamp();
-        telemetry.Metrics?.ConnectionStarted();
         Log.ClientConnected(telemetry.Logger, Id, Info.RemoteEndPoint);
         if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c.Info), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
         {

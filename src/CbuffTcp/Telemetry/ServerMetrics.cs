@@ -15,7 +15,6 @@ internal sealed class ServerMetrics : IDisposable
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
-    private readonly UpDownCounter<long> _activeConnections;
     private readonly Histogram<double> _connectionDuration;
     private readonly Counter<long> _rejectedConnections;
     private readonly Counter<long> _sendQueueRejections;
@@ -25,13 +24,14 @@ internal sealed class ServerMetrics : IDisposable
     private readonly Lock _trafficLock = new();
     private TrafficTotals _retired;
 
-    public ServerMetrics(IMeterFactory? meterFactory, Func<TrafficTotals> liveTraffic)
+    public ServerMetrics(IMeterFactory? meterFactory, Func<TrafficTotals> liveTraffic, Func<long> activeConnections)
     {
         _liveTraffic = liveTraffic;
         _ownsMeter = meterFactory is null;
         _meter = meterFactory?.Create(CbuffTcpTelemetry.MeterName) ?? new Meter(CbuffTcpTelemetry.MeterName);
 
-        _activeConnections = _meter.CreateUpDownCounter<long>("cbufftcp.active_connections", "{connection}", "Clients connected now.");
+        // Observable rather than +1/-1: a listener that attaches late (dotnet-counters) still reads the true count.
+        _meter.CreateObservableUpDownCounter("cbufftcp.active_connections", activeConnections, "{connection}", "Clients connected now.");
         _connectionDuration = _meter.CreateHistogram<double>("cbufftcp.connection.duration", "s", "How long connections lasted; error.type holds the reason of an abnormal end.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600] });
         _rejectedConnections = _meter.CreateCounter<long>("cbufftcp.rejected_connections", "{connection}", "Connections refused at a connection limit.");
@@ -42,11 +42,8 @@ internal sealed class ServerMetrics : IDisposable
         _meter.CreateObservableCounter("cbufftcp.network.io", ObserveBytes, "By", "Bytes read from clients (receive) and written to them (transmit).");
     }
 
-    public void ConnectionStarted() => _activeConnections.Add(1);
-
     public void ConnectionEnded(long startTimestamp, DisconnectReason reason, TimeProvider time)
     {
-        _activeConnections.Add(-1);
         if (!_connectionDuration.Enabled)
         {
             return;
