@@ -42,6 +42,7 @@ internal static class Usage
           --seconds S               measured time (default 10)
           --warmup S                unmeasured time first (default 2)
           --json FILE               also write the figures as JSON
+          --plot FILE.png|.svg     also draw latency by percentile and throughput over time
         """;
 
     public static int Print(TextWriter writer, int exitCode)

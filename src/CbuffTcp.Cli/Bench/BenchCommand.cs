@@ -56,16 +56,18 @@ internal static class BenchCommand
             using var stop = new CancellationTokenSource();
             var running = clients.Select(c => Task.Run(() => c.RunAsync(stopSending.Token, stop.Token))).ToArray();
 
-            await Task.Delay(options.Warmup).ConfigureAwait(false);
-            var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
-            await Task.Delay(options.Duration).ConfigureAwait(false);
-            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
+            var timeline = new BenchTimeline();
+            var cpu = await BenchProgress.RunAsync(async progress =>
+            {
+                var cpu = await timeline.RunAsync(options, stats, progress).ConfigureAwait(false);
 
-            // Stop sending; let every sender get its own messages back (bounded), then stop the receivers.
-            await stopSending.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(running).WaitAsync(DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            await stop.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(running).WaitAsync(DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                // Stop sending; let every sender get its own messages back (bounded), then stop the receivers.
+                await stopSending.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(running).WaitAsync(DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await stop.CancelAsync().ConfigureAwait(false);
+                await Task.WhenAll(running).WaitAsync(DrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                return cpu;
+            }).ConfigureAwait(false);
             var stuck = clients.Where((c, i) => i < options.Senders && c.Outstanding > 0).ToList();
             if (stuck.Count > 0)
             {
@@ -73,10 +75,16 @@ internal static class BenchCommand
             }
 
             var report = BenchReport.From(options, stats, cpu);
-            report.Print(Console.Out);
+            report.Print(Spectre.Console.AnsiConsole.Console);
             if (options.JsonPath is not null)
             {
                 await report.WriteJsonAsync(options.JsonPath).ConfigureAwait(false);
+            }
+
+            if (options.PlotPath is not null)
+            {
+                BenchPlot.Write(options.PlotPath, report, stats.Latency, timeline.Samples);
+                Console.WriteLine($"plot written to {options.PlotPath}");
             }
 
             return report.Errors == 0 ? 0 : 1;

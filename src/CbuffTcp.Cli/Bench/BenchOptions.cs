@@ -25,7 +25,8 @@ internal sealed record BenchOptions(
     TimeSpan Duration,
     TimeSpan Warmup,
     double? Rate,
-    string? JsonPath)
+    string? JsonPath,
+    string? PlotPath)
 {
     /// <summary>Bytes of a message that identify it (sender and sequence number); the rest is a fill pattern.</summary>
     public int IdSize => Protocol == WireProtocol.Length ? 8 : 16;
@@ -44,6 +45,7 @@ internal sealed record BenchOptions(
         var warmup = 2.0;
         double? rate = null;
         string? json = null;
+        string? plot = null;
         error = OptionArgs.Read(args, (name, value) => name switch
         {
             "--host" => IPAddress.TryParse(value, out host!) ? null : $"--host: '{value}' is not an IP address",
@@ -60,6 +62,7 @@ internal sealed record BenchOptions(
             "--warmup" => ParseSeconds(value, 0, out warmup) ? null : $"--warmup: '{value}' is not a duration in seconds",
             "--rate" => ParseSeconds(value, 1, out var r) ? Set(r, out rate) : $"--rate: '{value}' is not a number of messages per second",
             "--json" => Set(value, out json),
+            "--plot" => BenchPlot.Check(value) ?? Set(value, out plot),
             _ => $"unknown option '{name}'",
         });
         if (error is not null)
@@ -67,7 +70,7 @@ internal sealed record BenchOptions(
             return null;
         }
 
-        var options = new BenchOptions(host, port, protocol, mode, connections, senders ?? connections, size, depth, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), rate, json);
+        var options = new BenchOptions(host, port, protocol, mode, connections, senders ?? connections, size, depth, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), rate, json, plot);
         error = options.Validate();
         return error is null ? options : null;
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using HdrHistogram;
+using Spectre.Console;
 
 namespace CbuffTcp.Cli.Bench;
 
@@ -56,17 +57,35 @@ internal sealed record BenchReport(
             cpu.TotalSeconds);
     }
 
-    public void Print(TextWriter output)
+    /// <summary>A line on the load, a table of throughput, a table of latency percentiles, then errors and own CPU.</summary>
+    public void Print(IAnsiConsole console)
     {
         var c = CultureInfo.InvariantCulture;
         var load = Rate is { } rate ? $"open loop at {rate.ToString("N0", c)} msg/s" : $"{Depth} in flight per sender";
-        output.WriteLine(string.Create(c, $"cbuff bench: {Protocol} {Mode}, {Connections:N0} connections ({Senders:N0} sending), {Size:N0}-byte messages, {load}, {Seconds:0.#} s"));
-        output.WriteLine(string.Create(c, $"  messages    {Messages,14:N0}   {MessagesPerSecond,14:N0} /s"));
-        output.WriteLine(string.Create(c, $"  payload     {Messages * (double)Size / 1_000_000,11:N1} MB   {MegabytesPerSecond,11:N1} MB/s"));
+        var plain = console.Profile.Out.Writer; // whole lines, never wrapped to the console's width
+        plain.WriteLine(string.Create(c, $"cbuff bench: {Protocol} {Mode}, {Connections:N0} connections ({Senders:N0} sending), {Size:N0}-byte messages, {load}, {Seconds:0.#} s"));
+
+        var throughput = new Table().Border(TableBorder.Rounded);
+        foreach (var header in new[] { "connections", "messages", "errors", "msg/s", "MB/s" })
+        {
+            throughput.AddColumn(new TableColumn(header).RightAligned());
+        }
+
+        throughput.AddRow(Connections.ToString("N0", c), Messages.ToString("N0", c), Errors.ToString("N0", c), MessagesPerSecond.ToString("N0", c), MegabytesPerSecond.ToString("N1", c));
+        console.Write(throughput);
+
         var l = LatencyMicroseconds;
-        output.WriteLine(string.Create(c, $"  latency µs  min {l.Min:N1}  mean {l.Mean:N1}  p50 {l.P50:N1}  p90 {l.P90:N1}  p99 {l.P99:N1}  p99.9 {l.P999:N1}  max {l.Max:N1}  ({l.Samples:N0} samples)"));
-        output.WriteLine(string.Create(c, $"  errors      {Errors,14:N0}{(FirstError is null ? "" : $"   first: {FirstError}")}"));
-        output.WriteLine(string.Create(c, $"  bench CPU   {BenchCpuSeconds,12:N2} s   {BenchCpuSeconds / Seconds * 100,12:N0} % of one core"));
+        var latency = new Table().Border(TableBorder.Rounded).Title(string.Create(c, $"latency µs ({l.Samples:N0} samples)"));
+        foreach (var header in new[] { "min", "mean", "p50", "p90", "p99", "p99.9", "max" })
+        {
+            latency.AddColumn(new TableColumn(header).RightAligned());
+        }
+
+        latency.AddRow(new[] { l.Min, l.Mean, l.P50, l.P90, l.P99, l.P999, l.Max }.Select(v => v.ToString("N1", c)).ToArray());
+        console.Write(latency);
+
+        plain.WriteLine(string.Create(c, $"  errors      {Errors,14:N0}{(FirstError is null ? "" : $"   first: {FirstError}")}"));
+        plain.WriteLine(string.Create(c, $"  bench CPU   {BenchCpuSeconds,12:N2} s   {BenchCpuSeconds / Seconds * 100,12:N0} % of one core"));
     }
 
     public async Task WriteJsonAsync(string path)

@@ -187,6 +187,7 @@ public partial class ServeCommandTests
     [InlineData("--size", "4", "--mode broadcast needs --size of at least 8", "--mode", "broadcast")]
     [InlineData("--rate", "0", "--rate")]
     [InlineData("--protocol", "xml", "--protocol")]
+    [InlineData("--plot", "out.jpg", "--plot: 'out.jpg' must end in .png or .svg")]
     public async Task Bench_bad_options_get_a_clear_message_and_a_non_zero_exit(string name, string value, string expected, params string[] more)
     {
         var (exitCode, output) = await ServeProcess.RunToEndAsync(["bench", name, value, .. more]);
@@ -285,6 +286,42 @@ public partial class ServeCommandTests
         finally
         {
             File.Delete(json);
+        }
+    }
+
+    [Theory]
+    [InlineData(".png")]
+    [InlineData(".svg")]
+    public async Task Bench_plot_draws_latency_and_throughput_and_prints_the_percentile_table(string extension)
+    {
+        await using var serve = await ServeProcess.StartAsync("--protocol", "length");
+        var plot = Path.Combine(Path.GetTempPath(), $"cbuff-plot-{Guid.NewGuid():N}{extension}");
+        try
+        {
+            var (exitCode, output) = await ServeProcess.RunToEndAsync(
+                "bench", "--port", $"{serve.EndPoint.Port}", "--connections", "2", "--depth", "4", "--seconds", "1.5", "--warmup", "0.2", "--plot", plot);
+            Assert.True(exitCode == 0, output);
+            foreach (var column in new[] { "connections", "messages", "errors", "msg/s", "MB/s", "min", "mean", "p50", "p90", "p99", "p99.9", "max" })
+            {
+                Assert.Contains(column, output, StringComparison.Ordinal);
+            }
+
+            var bytes = await File.ReadAllBytesAsync(plot);
+            if (extension == ".png")
+            {
+                Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+            }
+            else
+            {
+                var svg = System.Text.Encoding.UTF8.GetString(bytes);
+                Assert.Contains("<svg", svg, StringComparison.Ordinal);
+            }
+
+            Assert.True(bytes.Length > 10_000, $"a plot of {bytes.Length} bytes has nothing drawn");
+        }
+        finally
+        {
+            File.Delete(plot);
         }
     }
 
