@@ -68,6 +68,12 @@ internal static class ServeCommand
         log.Line($"listening on {FormatEndPoint(endPoint)}");
         log.Info($"protocol {options.Protocol.ToString().ToLowerInvariant()}, mode {options.Mode.ToString().ToLowerInvariant()}, max frame {options.MaxFrame} bytes{(options.TlsCertificate is null ? "" : ", TLS")}");
 
+        using var status = Console.IsOutputRedirected || !Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive ? null : new ServeStatusLine();
+        if (status is not null)
+        {
+            log.ShowStatusLine(status);
+        }
+
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

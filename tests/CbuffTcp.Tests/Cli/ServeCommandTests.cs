@@ -326,6 +326,24 @@ public partial class ServeCommandTests
     }
 
     [Fact]
+    public async Task On_a_terminal_serve_shows_a_live_status_line_and_redirected_it_prints_only_log_lines()
+    {
+        await using var onTerminal = await ServeProcess.StartOnTerminalAsync("--protocol", "length");
+        await using var redirected = await ServeProcess.StartAsync("--protocol", "length");
+        foreach (var serve in new[] { onTerminal, redirected })
+        {
+            var (exitCode, output) = await ServeProcess.RunToEndAsync(
+                "bench", "--port", $"{serve.EndPoint.Port}", "--connections", "3", "--seconds", "2", "--warmup", "0");
+            Assert.True(exitCode == 0, output);
+        }
+
+        // Refreshed every second while the three bench clients were connected.
+        await onTerminal.WaitForLineAsync("3 clients | in ");
+        Assert.Contains("msg/s", onTerminal.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("clients | in", redirected.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Bench_that_cannot_reach_a_server_says_so_and_fails()
     {
         var (exitCode, output) = await ServeProcess.RunToEndAsync("bench", "--port", "1", "--seconds", "1");

@@ -33,9 +33,14 @@ public sealed partial class ServeProcess : IAsyncDisposable
     public static Task<ServeProcess> StartAsync(params string[] args) => StartAsync(maxOpenFiles: null, args);
 
     /// <summary>Starts <c>cbuff serve</c>; with <paramref name="maxOpenFiles"/>, under that <c>ulimit -n</c>.</summary>
-    public static async Task<ServeProcess> StartAsync(int? maxOpenFiles, params string[] args)
+    public static Task<ServeProcess> StartAsync(int? maxOpenFiles, params string[] args) => StartAsync(maxOpenFiles, terminal: false, args);
+
+    /// <summary>Starts <c>cbuff serve</c> on a pseudo-terminal (through <c>script</c>), as a person at a terminal would see it.</summary>
+    public static Task<ServeProcess> StartOnTerminalAsync(params string[] args) => StartAsync(maxOpenFiles: null, terminal: true, args);
+
+    private static async Task<ServeProcess> StartAsync(int? maxOpenFiles, bool terminal, string[] args)
     {
-        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. args], maxOpenFiles);
+        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. args], maxOpenFiles, terminal);
         var serve = new ServeProcess(process);
         process.OutputDataReceived += (_, e) => serve.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => serve.OnLine(e.Data);
@@ -121,9 +126,22 @@ public sealed partial class ServeProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static Process Start(string[] args, int? maxOpenFiles = null)
+    private static Process Start(string[] args, int? maxOpenFiles = null, bool terminal = false)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "cbuff.dll");
+        if (terminal)
+        {
+            // script(1) runs the command on a new pseudo-terminal and copies what it shows to our redirected stdout.
+            var command = string.Join(' ', new[] { "dotnet", dll }.Concat(args).Select(a => $"'{a}'"));
+            var pty = new ProcessStartInfo("script") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var arg in new[] { "-q", "-f", "-e", "-c", command, "/dev/null" })
+            {
+                pty.ArgumentList.Add(arg);
+            }
+
+            return Process.Start(pty) ?? throw new InvalidOperationException("could not start script");
+        }
+
         var info = new ProcessStartInfo(maxOpenFiles is null ? "dotnet" : "bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (maxOpenFiles is { } limit)
         {
@@ -140,13 +158,22 @@ public sealed partial class ServeProcess : IAsyncDisposable
         return Process.Start(info) ?? throw new InvalidOperationException("could not start cbuff");
     }
 
-    private void OnLine(string? line)
+    private void OnLine(string? text)
     {
-        if (line is null)
+        if (text is null)
         {
             return;
         }
 
+        // A terminal's output: colours and cursor moves stripped, and a line redrawn in place (\r) is a line each time.
+        foreach (var line in AnsiEscape().Replace(text, string.Empty).Split('\r', StringSplitOptions.RemoveEmptyEntries))
+        {
+            OnPlainLine(line);
+        }
+    }
+
+    private void OnPlainLine(string line)
+    {
         TaskCompletionSource added;
         lock (_output)
         {
@@ -166,4 +193,7 @@ public sealed partial class ServeProcess : IAsyncDisposable
 
     [GeneratedRegex(@"^listening on (\S+):(\d+)$")]
     private static partial Regex ListeningLine();
+
+    [GeneratedRegex(@"\x1b(\[[0-9;?]*[A-Za-z]|[=>])")]
+    private static partial Regex AnsiEscape();
 }
