@@ -1,9 +1,12 @@
+using System.CommandLine;
 using CbuffTcp.Cli;
+using CbuffTcp.Cli.Bench;
 
-return args switch
+var root = new RootCommand("cbuff: a CbuffTcp demo server and a load generator for the length and line wire formats.")
 {
-    ["serve", .. var rest] => await ServeCommand.RunAsync(rest).ConfigureAwait(false),
-    ["bench", .. var rest] => await CbuffTcp.Cli.Bench.BenchCommand.RunAsync(rest).ConfigureAwait(false),
-    [] or ["-h" or "--help" or "help"] => Usage.Print(Console.Out, exitCode: 0),
-    [var unknown, ..] => Usage.Fail($"unknown command '{unknown}'"),
+    ServeCommand.Create(),
+    BenchCommand.Create(),
 };
+
+// `cbuff serve` handles SIGINT/SIGTERM itself (a graceful stop, then exit 0): System.CommandLine must not race it.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);

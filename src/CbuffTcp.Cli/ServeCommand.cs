@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.CommandLine;
 using System.Net;
 using System.Runtime.InteropServices;
 using CbuffTcp.Protocols;
@@ -8,19 +9,15 @@ namespace CbuffTcp.Cli;
 /// <summary><c>cbuff serve</c>: runs a demo server until Ctrl+C or SIGTERM, then stops gracefully.</summary>
 internal static class ServeCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyList<string> args)
+    public static Command Create() => CommandLineOptions.Command<ServeOptions>(
+        "serve",
+        "Runs a demo server (chat, echo or broadcast) until Ctrl+C or SIGTERM, then stops gracefully.",
+        ServeOptions.Cli.All,
+        ServeOptions.From,
+        RunAsync);
+
+    private static async Task<int> RunAsync(ServeOptions options)
     {
-        if (args is ["-h" or "--help"])
-        {
-            return Usage.Print(Console.Out, exitCode: 0);
-        }
-
-        var options = ServeOptions.Parse(args, out var error);
-        if (options is null)
-        {
-            return Usage.Fail(error!);
-        }
-
         IProtocol<ReadOnlySequence<byte>> protocol = options.Protocol == WireProtocol.Line
             ? new LineProtocol(options.MaxFrame)
             : new LengthPrefixedProtocol(headerSize: 4, bigEndian: true, maxFrameSize: options.MaxFrame);
@@ -42,7 +39,7 @@ internal static class ServeCommand
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
             {
-                return Usage.Fail($"--tls-cert: cannot load {certificatePath}: {ex.Message}");
+                return CliError.Fail($"--tls-cert: cannot load {certificatePath}: {ex.Message}");
             }
         }
 
@@ -61,7 +58,7 @@ internal static class ServeCommand
         }
         catch (System.Net.Sockets.SocketException ex)
         {
-            return Usage.Fail($"cannot listen on {options.Host}:{options.Port}: {ex.Message}");
+            return CliError.Fail($"cannot listen on {options.Host}:{options.Port}: {ex.Message}");
         }
 
         var endPoint = server.LocalEndPoint!;

@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.CommandLine;
 using System.Net;
 
 namespace CbuffTcp.Cli;
@@ -31,76 +31,49 @@ internal sealed record ServeOptions(
     string? TlsCertificate,
     string? TlsPassword)
 {
-    /// <summary>Parses the arguments after <c>serve</c>; on a bad option returns null and the error text.</summary>
-    public static ServeOptions? Parse(IReadOnlyList<string> args, out string? error)
+    /// <summary>The options of <c>cbuff serve</c>, as System.CommandLine parses them.</summary>
+    public static class Cli
     {
-        var host = IPAddress.Any;
-        var port = 9000;
-        var protocol = WireProtocol.Line;
-        ServeMode? mode = null;
-        var maxFrame = 1024 * 1024;
-        var sendQueueLimit = 4 * 1024 * 1024;
-        var maxConnections = 10_000;
-        var maxConnectionsPerIp = 10_000;
-        var idleSeconds = 600;
-        var frameSeconds = 30;
-        string? tlsCertificate = null;
-        string? tlsPassword = null;
-        error = OptionArgs.Read(args, (name, value) => name switch
-        {
-            "--host" => IPAddress.TryParse(value, out host!) ? null : $"--host: '{value}' is not an IP address",
-            "--port" => OptionArgs.ParseInt(value, 0, 65535, out port) ? null : $"--port: '{value}' is not a port (0-65535)",
-            "--protocol" => OptionArgs.ParseEnum(value, out protocol)
-                ? null : $"--protocol: '{value}' is not one of line, length",
-            "--mode" => ParseMode(value, out mode),
-            "--max-frame" => OptionArgs.ParseInt(value, 1, 1024 * 1024 * 1024, out maxFrame) ? null : $"--max-frame: '{value}' is not a size from 1 to 1073741824",
-            "--send-queue-limit" => OptionArgs.ParseInt(value, 1, int.MaxValue, out sendQueueLimit) ? null : $"--send-queue-limit: '{value}' is not a positive byte count",
-            "--max-connections" => OptionArgs.ParseInt(value, 1, int.MaxValue, out maxConnections) ? null : $"--max-connections: '{value}' is not a positive count",
-            "--max-connections-per-ip" => OptionArgs.ParseInt(value, 1, int.MaxValue, out maxConnectionsPerIp) ? null : $"--max-connections-per-ip: '{value}' is not a positive count",
-            "--idle-timeout" => OptionArgs.ParseInt(value, 0, int.MaxValue / 1000, out idleSeconds) ? null : $"--idle-timeout: '{value}' is not a number of seconds (0 turns it off)",
-            "--frame-timeout" => OptionArgs.ParseInt(value, 0, int.MaxValue / 1000, out frameSeconds) ? null : $"--frame-timeout: '{value}' is not a number of seconds (0 turns it off)",
-            "--tls-cert" => Accept(value, out tlsCertificate),
-            "--tls-password" => Accept(value, out tlsPassword),
-            _ => $"unknown option '{name}'",
-        });
-        if (error is not null)
-        {
-            return null;
-        }
+        public static readonly Option<IPAddress> Host = CommandLineOptions.Address("--host", "Address to listen on (:: for IPv6 dual mode).", IPAddress.Any);
+        public static readonly Option<int> Port = CommandLineOptions.Int("--port", "TCP port; 0 picks a free one.", 9000, 0, 65535, "a port (0-65535)");
+        public static readonly Option<WireProtocol> Protocol = CommandLineOptions.Enum("--protocol", "line: UTF-8 text ending in \\n (\\r\\n accepted); length: 4-byte big-endian payload length, then the payload.", WireProtocol.Line);
+        public static readonly Option<ServeMode?> Mode = CommandLineOptions.OptionalEnum<ServeMode>("--mode", "chat: a chat room for nc/telnet (the default with line; needs line). echo: every message back to its sender (the default with length). broadcast: every message to every client, sender included.");
+        public static readonly Option<int> MaxFrame = CommandLineOptions.Int("--max-frame", "Largest message accepted, in bytes.", 1024 * 1024, 1, 1024 * 1024 * 1024, "a size from 1 to 1073741824");
+        public static readonly Option<int> SendQueueLimit = CommandLineOptions.Int("--send-queue-limit", "Most bytes queued per client before sends are refused.", 4 * 1024 * 1024, 1, int.MaxValue, "a positive byte count");
+        public static readonly Option<int> MaxConnections = CommandLineOptions.Int("--max-connections", "Most clients at once.", 10_000, 1, int.MaxValue, "a positive count");
+        public static readonly Option<int> MaxConnectionsPerIp = CommandLineOptions.Int("--max-connections-per-ip", "Most clients at once from one IP address.", 10_000, 1, int.MaxValue, "a positive count");
+        public static readonly Option<int> IdleTimeout = CommandLineOptions.Int("--idle-timeout", "Close a client that sent nothing for this many seconds; 0 = never.", 600, 0, int.MaxValue / 1000, "a number of seconds (0 turns it off)");
+        public static readonly Option<int> FrameTimeout = CommandLineOptions.Int("--frame-timeout", "Close a client whose started frame is incomplete this many seconds; 0 = never.", 30, 0, int.MaxValue / 1000, "a number of seconds (0 turns it off)");
+        public static readonly Option<string?> TlsCertificate = CommandLineOptions.Text("--tls-cert", "Speak TLS with this certificate and key: PKCS#12 (.pfx/.p12) or PEM (both in one file).", "FILE");
+        public static readonly Option<string?> TlsPassword = CommandLineOptions.Text("--tls-password", "The password of the PKCS#12 file or encrypted PEM key.", "PASSWORD");
 
-        var resolvedMode = mode ?? (protocol == WireProtocol.Line ? ServeMode.Chat : ServeMode.Echo);
-        if (resolvedMode == ServeMode.Chat && protocol != WireProtocol.Line)
-        {
-            error = "--mode chat needs --protocol line";
-            return null;
-        }
-
-        if (tlsPassword is not null && tlsCertificate is null)
-        {
-            error = "--tls-password needs --tls-cert";
-            return null;
-        }
-
-        return new ServeOptions(host, port, protocol, resolvedMode, maxFrame, sendQueueLimit, maxConnections, maxConnectionsPerIp, Seconds(idleSeconds), Seconds(frameSeconds), tlsCertificate, tlsPassword);
+        public static IEnumerable<Option> All =>
+            [Host, Port, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword];
     }
 
-    private static string? ParseMode(string value, out ServeMode? mode)
+    /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
+    public static ServeOptions? From(ParseResult result, out string? error)
     {
-        mode = null;
-        if (OptionArgs.ParseEnum<ServeMode>(value, out var parsed))
-        {
-            mode = parsed;
-            return null;
-        }
-
-        return $"--mode: '{value}' is not one of chat, echo, broadcast";
-    }
-
-    /// <summary>Takes a free-form value (a path, a password): always valid, so no error.</summary>
-    private static string? Accept(string value, out string? target)
-    {
-        target = value;
-        return null;
+        var protocol = result.GetValue(Cli.Protocol);
+        var mode = result.GetValue(Cli.Mode) ?? (protocol == WireProtocol.Line ? ServeMode.Chat : ServeMode.Echo);
+        var tlsCertificate = result.GetValue(Cli.TlsCertificate);
+        var tlsPassword = result.GetValue(Cli.TlsPassword);
+        error = mode == ServeMode.Chat && protocol != WireProtocol.Line ? "--mode chat needs --protocol line"
+            : tlsPassword is not null && tlsCertificate is null ? "--tls-password needs --tls-cert"
+            : null;
+        return error is not null ? null : new ServeOptions(
+            result.GetValue(Cli.Host)!,
+            result.GetValue(Cli.Port),
+            protocol,
+            mode,
+            result.GetValue(Cli.MaxFrame),
+            result.GetValue(Cli.SendQueueLimit),
+            result.GetValue(Cli.MaxConnections),
+            result.GetValue(Cli.MaxConnectionsPerIp),
+            Seconds(result.GetValue(Cli.IdleTimeout)),
+            Seconds(result.GetValue(Cli.FrameTimeout)),
+            tlsCertificate,
+            tlsPassword);
     }
 
     private static TimeSpan Seconds(int seconds) => seconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(seconds);

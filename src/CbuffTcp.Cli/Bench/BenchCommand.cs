@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 
 namespace CbuffTcp.Cli.Bench;
@@ -18,14 +19,15 @@ internal static class BenchCommand
         return closed == 0 ? 0 : 1;
     }
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args)
-    {
-        var options = BenchOptions.Parse(args, out var error);
-        if (options is null)
-        {
-            return Usage.Fail(error!);
-        }
+    public static Command Create() => CommandLineOptions.Command<BenchOptions>(
+        "bench",
+        "Load-tests a server that echoes (or broadcasts) the length or line wire format of cbuff serve, checks every byte that comes back, and reports messages/s, MB/s and latency percentiles.",
+        BenchOptions.Cli.All,
+        BenchOptions.From,
+        RunAsync);
 
+    private static async Task<int> RunAsync(BenchOptions options)
+    {
         var wire = new BenchWire(options.Protocol, options.Size);
         var clients = new List<BenchClient>(options.Connections);
         try

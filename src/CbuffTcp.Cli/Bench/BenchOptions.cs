@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.CommandLine;
 using System.Net;
 
 namespace CbuffTcp.Cli.Bench;
@@ -31,47 +31,48 @@ internal sealed record BenchOptions(
     /// <summary>Bytes of a message that identify it (sender and sequence number); the rest is a fill pattern.</summary>
     public int IdSize => Protocol == WireProtocol.Length ? 8 : 16;
 
-    public static BenchOptions? Parse(IReadOnlyList<string> args, out string? error)
+    /// <summary>The options of <c>cbuff bench</c>, as System.CommandLine parses them.</summary>
+    public static class Cli
     {
-        var host = IPAddress.Loopback;
-        var port = 9000;
-        var protocol = WireProtocol.Length;
-        var mode = BenchMode.Echo;
-        var connections = 1;
-        int? senders = null;
-        var size = 32;
-        var depth = 1;
-        var seconds = 10.0;
-        var warmup = 2.0;
-        double? rate = null;
-        string? json = null;
-        string? plot = null;
-        error = OptionArgs.Read(args, (name, value) => name switch
-        {
-            "--host" => IPAddress.TryParse(value, out host!) ? null : $"--host: '{value}' is not an IP address",
-            "--port" => OptionArgs.ParseInt(value, 1, 65535, out port) ? null : $"--port: '{value}' is not a port (1-65535)",
-            "--protocol" => OptionArgs.ParseEnum(value, out protocol)
-                ? null : $"--protocol: '{value}' is not one of length, line",
-            "--mode" => OptionArgs.ParseEnum(value, out mode)
-                ? null : $"--mode: '{value}' is not one of echo, broadcast, idle",
-            "--connections" => OptionArgs.ParseInt(value, 1, 1_000_000, out connections) ? null : $"--connections: '{value}' is not a count from 1",
-            "--senders" => OptionArgs.ParseInt(value, 1, 1_000_000, out var s) ? Set(s, out senders) : $"--senders: '{value}' is not a count from 1",
-            "--size" => OptionArgs.ParseInt(value, 0, 64 * 1024 * 1024, out size) ? null : $"--size: '{value}' is not a message size in bytes",
-            "--depth" => OptionArgs.ParseInt(value, 1, 65_536, out depth) ? null : $"--depth: '{value}' is not a count from 1 to 65536",
-            "--seconds" => ParseSeconds(value, 0.1, out seconds) ? null : $"--seconds: '{value}' is not a duration in seconds (at least 0.1)",
-            "--warmup" => ParseSeconds(value, 0, out warmup) ? null : $"--warmup: '{value}' is not a duration in seconds",
-            "--rate" => ParseSeconds(value, 1, out var r) ? Set(r, out rate) : $"--rate: '{value}' is not a number of messages per second",
-            "--json" => Set(value, out json),
-            "--plot" => BenchPlot.Check(value) ?? Set(value, out plot),
-            _ => $"unknown option '{name}'",
-        });
-        if (error is not null)
-        {
-            return null;
-        }
+        public static readonly Option<IPAddress> Host = CommandLineOptions.Address("--host", "Server address.", IPAddress.Loopback);
+        public static readonly Option<int> Port = CommandLineOptions.Int("--port", "Server port.", 9000, 1, 65535, "a port (1-65535)");
+        public static readonly Option<WireProtocol> Protocol = CommandLineOptions.Enum("--protocol", "Wire format.", WireProtocol.Length);
+        public static readonly Option<BenchMode> Mode = CommandLineOptions.Enum("--mode", "echo: each message comes back to its sender. broadcast: each message reaches every client, and every client counts them. idle: connect and hold the connections, sending nothing, for --seconds.", BenchMode.Echo);
+        public static readonly Option<int> Connections = CommandLineOptions.Int("--connections", "Connections.", 1, 1, 1_000_000, "a count from 1");
+        public static readonly Option<int> Senders = CommandLineOptions.Int("--senders", "Connections that send, in broadcast (default: all).", 0, 1, 1_000_000, "a count from 1");
+        public static readonly Option<int> Size = CommandLineOptions.Int("--size", "Payload bytes per message.", 32, 0, 64 * 1024 * 1024, "a message size in bytes");
+        public static readonly Option<int> Depth = CommandLineOptions.Int("--depth", "Messages in flight per sender (closed loop).", 1, 1, 65_536, "a count from 1 to 65536");
+        public static readonly Option<double> Rate = CommandLineOptions.Number("--rate", "Open loop instead: this many messages/s in all, each timed from when it was due.", 0, 1, "a number of messages per second");
+        public static readonly Option<double> Seconds = CommandLineOptions.Number("--seconds", "Measured time, in seconds.", 10, 0.1, "a duration in seconds (at least 0.1)");
+        public static readonly Option<double> Warmup = CommandLineOptions.Number("--warmup", "Unmeasured time first, in seconds.", 2, 0, "a duration in seconds");
+        public static readonly Option<string?> Json = CommandLineOptions.Text("--json", "Also write the figures as JSON.", "FILE");
+        public static readonly Option<string?> Plot = CommandLineOptions.Text("--plot", "Also draw latency by percentile and throughput over time (.png or .svg).", "FILE");
 
-        var options = new BenchOptions(host, port, protocol, mode, connections, senders ?? connections, size, depth, TimeSpan.FromSeconds(seconds), TimeSpan.FromSeconds(warmup), rate, json, plot);
-        error = options.Validate();
+        public static IEnumerable<Option> All => [Host, Port, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Seconds, Warmup, Json, Plot];
+    }
+
+    /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
+    public static BenchOptions? From(ParseResult result, out string? error)
+    {
+        var connections = result.GetValue(Cli.Connections);
+        var senders = result.GetValue(Cli.Senders);
+        var rate = result.GetValue(Cli.Rate);
+        var plot = result.GetValue(Cli.Plot);
+        var options = new BenchOptions(
+            result.GetValue(Cli.Host)!,
+            result.GetValue(Cli.Port),
+            result.GetValue(Cli.Protocol),
+            result.GetValue(Cli.Mode),
+            connections,
+            senders == 0 ? connections : senders,
+            result.GetValue(Cli.Size),
+            result.GetValue(Cli.Depth),
+            TimeSpan.FromSeconds(result.GetValue(Cli.Seconds)),
+            TimeSpan.FromSeconds(result.GetValue(Cli.Warmup)),
+            rate == 0 ? null : rate,
+            result.GetValue(Cli.Json),
+            plot);
+        error = (plot is null ? null : BenchPlot.Check(plot)) ?? options.Validate();
         return error is null ? options : null;
     }
 
@@ -94,14 +95,4 @@ internal sealed record BenchOptions(
 
         return Rate is not null && Mode != BenchMode.Echo ? "--rate is for --mode echo" : null;
     }
-
-    private static string? Set<T>(T value, out T? target)
-    {
-        target = value;
-        return null;
-    }
-
-
-    private static bool ParseSeconds(string value, double min, out double result) =>
-        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out result) && result >= min && double.IsFinite(result);
 }

@@ -168,7 +168,7 @@ public partial class ServeCommandTests
     [InlineData("--protocol", "xml", "--protocol")]
     [InlineData("--mode", "chat", "--mode chat needs --protocol line", "--protocol", "length")]
     [InlineData("--max-frame", "0", "--max-frame")]
-    [InlineData("--bogus", "1", "unknown option '--bogus'")]
+    [InlineData("--bogus", "1", "Unrecognized command or argument '--bogus'")]
     [InlineData("--host", "not-an-ip", "--host")]
     [InlineData("--idle-timeout", "-5", "--idle-timeout")]
     [InlineData("--max-connections-per-ip", "0", "--max-connections-per-ip")]
