@@ -48,9 +48,9 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         _protocol = protocol;
         _handler = handler;
         _options = options ?? new TcpServerOptions();
-        _packer = new MessagePacker<TMessage>(protocol, handler);
-        _unregister = Unregister;
         _logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
+        _packer = new MessagePacker<TMessage>(protocol, handler, _logger);
+        _unregister = Unregister;
         _metrics = new ServerMetrics(_options.MeterFactory, LiveTraffic, () => (long)_clients.Count);
     }
 

@@ -20,6 +20,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
     private readonly ITcpHandler<TMessage> _handler;
     private readonly TcpClientOptions _options;
     private readonly MessagePacker<TMessage> _packer;
+    private readonly ILogger _logger;
     private readonly Lock _lock = new();
     private Connection<TMessage>? _connection;
     private Task _completion = Task.CompletedTask;
@@ -37,7 +38,8 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         _protocol = protocol;
         _handler = handler;
         _options = options ?? new TcpClientOptions();
-        _packer = new MessagePacker<TMessage>(protocol, handler);
+        _logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
+        _packer = new MessagePacker<TMessage>(protocol, handler, _logger);
     }
 
     /// <summary>The current (or last) connection; null before the first connect.</summary>
@@ -100,8 +102,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
 
     private async Task ConnectCoreAsync(EndPoint endPoint, CancellationToken cancellationToken)
     {
-        var logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
-        var settings = ConnectionSettings.From(_options) with { Telemetry = new ConnectionTelemetry(logger, metrics: null) };
+        var settings = ConnectionSettings.From(_options) with { Telemetry = new ConnectionTelemetry(_logger, metrics: null) };
         lock (_lock)
         {
             if (_connecting || (_connection is not null && !_completion.IsCompleted))

@@ -1,11 +1,14 @@
+using CbuffTcp.Telemetry;
+using Microsoft.Extensions.Logging;
+
 namespace CbuffTcp.Connections;
 
 /// <summary>
 /// Packs a message into this thread's <see cref="PackBuffer"/> and hands the bytes on. A throwing <c>Pack</c> is
-/// reported through the handler's <c>OnError</c> and becomes <see cref="SendResult.PackFailed"/>, never an exception
+/// logged, reported through the handler's <c>OnError</c> and becomes <see cref="SendResult.PackFailed"/>, never an exception
 /// on the sender's hot path.
 /// </summary>
-internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler)
+internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler, ILogger logger)
 {
     public SendResult Pack<TState>(in TMessage message, TState state, Func<TState, ReadOnlySpan<byte>, SendResult> enqueue)
     {
@@ -32,13 +35,16 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
 
     private void ReportPackError(Exception ex)
     {
+        var message = $"{protocol.GetType().Name}.Pack threw {ex.GetType().Name}: {ex.Message}";
+        Log.PackFailed(logger, message, ex);
         try
         {
-            handler.OnError($"{protocol.GetType().Name}.Pack threw {ex.GetType().Name}: {ex.Message}", ex);
+            handler.OnError(message, ex);
         }
-        catch (Exception)
+        catch (Exception handlerError)
         {
-            // The error handler failed too; the caller still learns of the failure through PackFailed.
+            // The caller still learns of the failure through PackFailed; the log has the error handler's failure.
+            Log.ErrorHandlerFailed(logger, message, handlerError);
         }
     }
 }

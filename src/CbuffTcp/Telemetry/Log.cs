@@ -54,6 +54,9 @@ internal static partial class Log
     [LoggerMessage(22, LogLevel.Error, "The handler's OnError threw while reporting: {Message}")]
     public static partial void ErrorHandlerFailed(ILogger logger, string message, Exception exception);
 
+    [LoggerMessage(23, LogLevel.Warning, "{Message} (the send returned PackFailed)")]
+    public static partial void PackFailed(ILogger logger, string message, Exception exception);
+
     [LoggerMessage(30, LogLevel.Information, "Connected to {RemoteEndPoint} as client {ClientId}")]
     public static partial void ConnectorConnected(ILogger logger, EndPoint? remoteEndPoint, long clientId);
 }

@@ -94,6 +94,33 @@ public class LoggingTests
         Assert.EndsWith($":{fixture.EndPoint.Port}", Field(connected, "RemoteEndPoint"), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_failing_pack_is_logged_and_the_send_says_so()
+    {
+        var (logs, factory) = CollectingLoggerFactory();
+        using var _ = factory;
+        var handler = new RecordingHandler();
+        await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(handler, new TcpServerOptions { LoggerFactory = factory }, new PackThrowingProtocol());
+        using var client = await fixture.ConnectAsync();
+        var id = (await handler.WaitForAsync("connected")).ClientId;
+
+        Assert.Equal(SendResult.PackFailed, fixture.Server.SendToClient(id, new ReadOnlySequence<byte>("x"u8.ToArray())));
+
+        var failed = Single(logs.GetSnapshot(), 23, LogLevel.Warning);
+        Assert.IsType<NotSupportedException>(failed.Exception);
+        Assert.Contains("PackThrowingProtocol.Pack threw", Field(failed, "Message"), StringComparison.Ordinal);
+    }
+
+    /// <summary>Decodes like the length-prefixed protocol; cannot encode.</summary>
+    private sealed class PackThrowingProtocol : IProtocol<ReadOnlySequence<byte>>
+    {
+        private readonly LengthPrefixedProtocol _inner = new();
+
+        public bool TryDepack(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> message) => _inner.TryDepack(ref buffer, out message);
+
+        public void Pack(in ReadOnlySequence<byte> message, System.Buffers.IBufferWriter<byte> output) => throw new NotSupportedException("no packing here");
+    }
+
     private static (FakeLogCollector Logs, ILoggerFactory Factory) CollectingLoggerFactory()
     {
         var provider = new FakeLoggerProvider();
