@@ -1,16 +1,14 @@
 // A length-prefixed echo server: every frame a client sends comes back to it.
-// Run: dotnet run --project samples/EchoServer -- 9000
+// Run: dotnet run --project samples/EchoServer -- 9000      (Enter stops it)
 using System.Buffers;
 using System.Globalization;
 using CbuffTcp;
 using CbuffTcp.Protocols;
 
-var port = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 9000;
 var handler = new EchoHandler();
-var server = new TcpServer<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), handler);
+await using var server = new TcpServer<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), handler);
 handler.Server = server;
-
-await server.StartAsync(port);
+await server.StartAsync(args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 9000);
 Console.WriteLine($"echo server on port {server.LocalEndPoint!.Port}; Enter stops it");
 Console.ReadLine();
 await server.StopAsync();
@@ -23,7 +21,7 @@ internal sealed class EchoHandler : TcpHandler<ReadOnlySequence<byte>>
     {
         foreach (var message in messages)
         {
-            Server!.SendToClient(client.Id, message); // packed (copied) now, so the view may be reused afterwards
+            Server!.SendToClient(client.Id, message); // packs (copies) now: the view may be reused afterwards
         }
 
         return ValueTask.CompletedTask;
