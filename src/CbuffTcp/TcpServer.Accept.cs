@@ -11,8 +11,6 @@ public sealed partial class TcpServer<TMessage>
 
     private long _rejectedConnections;
 
-    // One delegate for every connection (a method group would make a new one per connection).
-    private readonly Action<Connection<TMessage>> _unregister;
 
     /// <summary>Accepts one socket; tests replace it to make accepting fail on cue.</summary>
     internal Func<Socket, CancellationToken, ValueTask<Socket>> AcceptSocket { get; set; } = static (listener, cancellationToken) => listener.AcceptAsync(cancellationToken);
@@ -69,7 +67,15 @@ public sealed partial class TcpServer<TMessage>
                     continue;
                 }
 
-                Admit(socket, settings);
+                try
+                {
+                    Admit(socket, settings);
+                }
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+                {
+                    // The socket failed between accept and admission (the peer reset it, say): drop it, accept on.
+                    SocketClosing.Reset(socket);
+                }
             }
         }
         finally
@@ -101,7 +107,7 @@ public sealed partial class TcpServer<TMessage>
         if (_options.Tls is null)
         {
             var connection = Register(new SocketTransport(socket), socket, settings);
-            ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.server.RunConnectionAsync(state.connection), (server: this, connection), preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.RunAsync(), connection, preferLocal: false);
             return;
         }
 
@@ -128,7 +134,7 @@ public sealed partial class TcpServer<TMessage>
     private Connection<TMessage> Register(ConnectionTransport transport, Socket socket, ConnectionSettings settings)
     {
         var info = new ClientInfo(Interlocked.Increment(ref _lastClientId), socket.RemoteEndPoint, socket.LocalEndPoint);
-        var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings, _unregister);
+        var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings, owner: this);
         _clients.TryAdd(connection);
         return connection;
     }
@@ -176,34 +182,14 @@ public sealed partial class TcpServer<TMessage>
         Volatile.Write(ref _failingHandshakes, 0);
         var connection = Register(transport, socket, settings);
         Interlocked.Decrement(ref _handshaking);
-        await RunConnectionAsync(connection).ConfigureAwait(false);
-    }
-
-    private async Task RunConnectionAsync(Connection<TMessage> connection)
-    {
-        try
-        {
-            await connection.RunAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            // RunAsync reports user-code failures itself; reaching here is a bug in CbuffTcp. Keep the server alive.
-            var message = $"Connection {connection.Id} failed unexpectedly: {ex.Message}";
-            Log.ConnectionFailed(_logger, message, ex);
-            ReportError(message, ex);
-        }
-        finally
-        {
-            Unregister(connection);
-            ConnectionTaskEnded();
-        }
+        await connection.RunAsync().ConfigureAwait(false);
     }
 
     /// <summary>
     /// Frees the client's registry entry and per-IP slot, once, before its <c>OnDisconnectedAsync</c> runs: by then
     /// <see cref="ClientCount"/> excludes it and its address may connect again.
     /// </summary>
-    private void Unregister(Connection<TMessage> connection)
+    void IConnectionOwner<TMessage>.Closing(Connection<TMessage> connection)
     {
         if (_clients.Remove(connection))
         {
@@ -228,6 +214,16 @@ public sealed partial class TcpServer<TMessage>
             ReportError(message, null);
         }
     }
+
+    void IConnectionOwner<TMessage>.Failed(Connection<TMessage> connection, Exception exception)
+    {
+        // RunAsync reports user-code failures itself; reaching here is a bug in CbuffTcp. Keep the server alive.
+        var message = $"Connection {connection.Id} failed unexpectedly: {exception.Message}";
+        Log.ConnectionFailed(_logger, message, exception);
+        ReportError(message, exception);
+    }
+
+    void IConnectionOwner<TMessage>.Ended(Connection<TMessage> connection) => ConnectionTaskEnded();
 
     private void ConnectionTaskEnded()
     {

@@ -15,7 +15,7 @@ namespace CbuffTcp;
 /// </summary>
 /// <typeparam name="TMessage">The protocol's message type.</typeparam>
 /// <remarks>All members are thread-safe. Send and close methods may be called from handler callbacks.</remarks>
-public sealed partial class TcpServer<TMessage> : IAsyncDisposable
+public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionOwner<TMessage>
 {
     private readonly IProtocol<TMessage> _protocol;
     private readonly ITcpHandler<TMessage> _handler;
@@ -50,7 +50,6 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable
         _options = options ?? new TcpServerOptions();
         _logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
         _packer = new MessagePacker<TMessage>(protocol, handler, _logger);
-        _unregister = Unregister;
         _metrics = new ServerMetrics(_options.MeterFactory, LiveTraffic, () => (long)_clients.Count);
     }
 

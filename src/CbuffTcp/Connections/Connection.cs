@@ -15,7 +15,7 @@ internal sealed partial class Connection<TMessage>
     private readonly IProtocol<TMessage> _protocol;
     private readonly ITcpHandler<TMessage> _handler;
     private readonly ConnectionSettings _settings;
-    private readonly Action<Connection<TMessage>>? _onClosing;
+    private readonly IConnectionOwner<TMessage>? _owner;
     private readonly Pipe _input;
     private readonly SendQueue _sendQueue;
     private volatile bool _ready;
@@ -35,14 +35,14 @@ internal sealed partial class Connection<TMessage>
         IProtocol<TMessage> protocol,
         ITcpHandler<TMessage> handler,
         ConnectionSettings settings,
-        Action<Connection<TMessage>>? onClosing = null)
+        IConnectionOwner<TMessage>? owner = null)
     {
         Info = info;
         _transport = transport;
         _protocol = protocol;
         _handler = handler;
         _settings = settings;
-        _onClosing = onClosing;
+        _owner = owner;
         _input = new Pipe(settings.ReceivePipe);
         _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool);
         _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
@@ -70,8 +70,28 @@ internal sealed partial class Connection<TMessage>
     /// <summary>What this connection has received and sent so far (each figure has one writer: its own loop).</summary>
     public TrafficTotals Traffic => new(Volatile.Read(ref _receivedMessages), ReceivedBytes, Volatile.Read(ref _sentMessages), Volatile.Read(ref _sentBytes));
 
-    /// <summary>Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned.</summary>
+    /// <summary>
+    /// Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned, and tells the owner.
+    /// Never throws: a failure of CbuffTcp itself goes to the owner (or, without one, faults the task).
+    /// </summary>
     public async Task RunAsync()
+    {
+        try
+        {
+            await RunLifecycleAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (_owner is not null)
+        {
+            _owner.Failed(this, ex);
+        }
+        finally
+        {
+            _owner?.Closing(this); // no-op when it already ran, before OnDisconnectedAsync
+            _owner?.Ended(this);
+        }
+    }
+
+    private async Task RunLifecycleAsync()
     {
         var telemetry = _settings.Telemetry;
         var started = _lastReceived = _settings.TimeProvider.GetTimestamp();
@@ -97,12 +117,12 @@ internal sealed partial class Connection<TMessage>
         _closeReason ??= new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
         if (telemetry.Metrics is { } metrics)
         {
-            metrics.Retire(Traffic, static c => c._onClosing?.Invoke(c), this);
+            metrics.Retire(Traffic, static c => c._owner?.Closing(c), this);
             metrics.ConnectionEnded(started, _closeReason.Value.Reason, _settings.TimeProvider);
         }
         else
         {
-            _onClosing?.Invoke(this);
+            _owner?.Closing(this);
         }
 
         Log.ClientDisconnected(telemetry.Logger, Id, Info.RemoteEndPoint, _closeReason.Value.Reason, _closeReason.Value.Detail);

@@ -9,6 +9,35 @@ namespace CbuffTcp.Tests.Server;
 public class AcceptFailureTests
 {
     [Fact]
+    public async Task A_socket_that_fails_before_admission_is_dropped_and_the_accept_loop_carries_on()
+    {
+        var handler = new EchoHandler();
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler);
+        var real = fixture.Server.AcceptSocket;
+        var broken = 0;
+        fixture.Server.AcceptSocket = async (listener, cancellationToken) =>
+        {
+            var socket = await real(listener, cancellationToken);
+            if (Interlocked.Exchange(ref broken, 1) == 0)
+            {
+                socket.Dispose(); // unusable before the server reads its address or sets its options
+            }
+
+            return socket;
+        };
+
+        using var first = await fixture.ConnectAsync(); // taken by the accept already pending: served
+        await handler.WaitForAsync("connected");
+        using var dropped = await fixture.ConnectAsync(); // the broken one
+        Assert.True(await dropped.WaitForCloseAsync());
+
+        using var after = await fixture.ConnectAsync(); // the accept loop lives on
+        await after.SendLengthFrameAsync("still here"u8);
+        Assert.Equal("still here"u8.ToArray(), await after.ReadLengthFrameAsync());
+        await fixture.Server.StopAsync(); // and stopping does not throw what the broken socket threw
+    }
+
+    [Fact]
     public async Task Accept_failures_are_reported_once_per_streak_retried_on_a_doubling_backoff_and_accepting_resumes()
     {
         var time = new FakeTimeProvider();
