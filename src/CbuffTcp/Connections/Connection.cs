@@ -76,9 +76,47 @@ internal sealed partial class Connection<TMessage>
     /// </summary>
     public async Task RunAsync()
     {
+        // One method, not a wrapper around another: an idle connection holds one waiting state machine for this.
         try
         {
-            await RunLifecycleAsync().ConfigureAwait(false);
+            var telemetry = _settings.Telemetry;
+            var started = _lastReceived = _settings.TimeProvider.GetTimestamp();
+            Log.ClientConnected(telemetry.Logger, Id, Info.RemoteEndPoint);
+            if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c.Info), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
+            {
+                _ready = true;
+                var receiving = ReceiveLoopAsync();
+                var writing = WriteLoopAsync();
+                await DecodeLoopAsync().ConfigureAwait(false);
+                await writing.ConfigureAwait(false);
+                await receiving.ConfigureAwait(false);
+            }
+            else
+            {
+                // OnConnected failed: nothing was read; flush what it may have queued, then end.
+                await WriteLoopAsync().ConfigureAwait(false);
+            }
+
+            _transport.Dispose();
+            _input.Reader.Complete();
+            _input.Writer.Complete();
+            _closeReason ??= new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
+            if (telemetry.Metrics is { } metrics)
+            {
+                metrics.Retire(Traffic, static c => c._owner?.Closing(c), this);
+                metrics.ConnectionEnded(started, _closeReason.Value.Reason, _settings.TimeProvider);
+            }
+            else
+            {
+                _owner?.Closing(this);
+            }
+
+            Log.ClientDisconnected(telemetry.Logger, Id, Info.RemoteEndPoint, _closeReason.Value.Reason, _closeReason.Value.Detail);
+
+            // Static lambdas throughout: a capturing one would allocate its closure when this method starts and keep
+            // it for the connection's whole life.
+            await InvokeHandlerAsync(static c => c._handler.OnDisconnectedAsync(c.Info, c._closeReason!.Value), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
+            _callbackGate?.Dispose();
         }
         catch (Exception ex) when (_owner is not null)
         {
@@ -86,51 +124,9 @@ internal sealed partial class Connection<TMessage>
         }
         finally
         {
-            _owner?.Closing(this); // no-op when it already ran, before OnDisconnectedAsync
+            _owner?.Closing(this); // a no-op when it already ran, before OnDisconnectedAsync
             _owner?.Ended(this);
         }
-    }
-
-    private async Task RunLifecycleAsync()
-    {
-        var telemetry = _settings.Telemetry;
-        var started = _lastReceived = _settings.TimeProvider.GetTimestamp();
-        Log.ClientConnected(telemetry.Logger, Id, Info.RemoteEndPoint);
-        if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c.Info), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
-        {
-            _ready = true;
-            var receiving = ReceiveLoopAsync();
-            var writing = WriteLoopAsync();
-            await DecodeLoopAsync().ConfigureAwait(false);
-            await writing.ConfigureAwait(false);
-            await receiving.ConfigureAwait(false);
-        }
-        else
-        {
-            // OnConnected failed: nothing was read; flush what it may have queued, then end.
-            await WriteLoopAsync().ConfigureAwait(false);
-        }
-
-        _transport.Dispose();
-        _input.Reader.Complete();
-        _input.Writer.Complete();
-        _closeReason ??= new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
-        if (telemetry.Metrics is { } metrics)
-        {
-            metrics.Retire(Traffic, static c => c._owner?.Closing(c), this);
-            metrics.ConnectionEnded(started, _closeReason.Value.Reason, _settings.TimeProvider);
-        }
-        else
-        {
-            _owner?.Closing(this);
-        }
-
-        Log.ClientDisconnected(telemetry.Logger, Id, Info.RemoteEndPoint, _closeReason.Value.Reason, _closeReason.Value.Detail);
-
-        // Static lambdas throughout: a capturing one would allocate its closure when this method starts and keep it
-        // for the connection's whole life.
-        await InvokeHandlerAsync(static c => c._handler.OnDisconnectedAsync(c.Info, c._closeReason!.Value), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
-        _callbackGate?.Dispose();
     }
 
     /// <summary>

@@ -26,7 +26,7 @@ public class FaultBatteryTests
         using var good = await fixture.ConnectAsync();
         using var bad = await fixture.ConnectAsync();
         await handler.WaitForNthAsync("connected", 2);
-        var badId = handler.LastConnectedId;
+        var badId = fixture.ClientIdOf(bad);
         await AssertEchoAsync(good, headerSize, 1);
 
         var header = new byte[headerSize];
@@ -59,7 +59,7 @@ public class FaultBatteryTests
         using var good = await fixture.ConnectAsync();
         using var bad = await fixture.ConnectAsync();
         await handler.WaitForNthAsync("connected", 2);
-        var badId = handler.LastConnectedId;
+        var badId = fixture.ClientIdOf(bad);
 
         var endless = new byte[maxLine + 2]; // max + 1 could still be a full line and its "\r", waiting for "\n"
         endless.AsSpan().Fill((byte)'x');
@@ -132,7 +132,7 @@ public class FaultBatteryTests
         var fast = await fixture.ConnectManyAsync(fastClients);
         using var stalled = await WireClient.ConnectAsync(fixture.EndPoint, receiveBufferSize: 4 * KiB);
         await handler.WaitForNthAsync("connected", fastClients + 1);
-        var stalledId = handler.LastConnectedId;
+        var stalledId = fixture.ClientIdOf(stalled);
         var fastIds = handler.Events.Where(e => e.Kind == "connected" && e.ClientId != stalledId).Select(e => e.ClientId).ToArray();
 
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));

@@ -57,12 +57,8 @@ public class SendQueueTests
         using var stalled = await fixture.ConnectAsync(receiveBufferSize: 4096);
         using var fast = await fixture.ConnectAsync();
         await handler.WaitForNthAsync("connected", 2);
-        var stalledId = handler.Events.First(e => e.Kind == "connected").ClientId;
-        var fastId = handler.LastConnectedId;
-        if (((System.Net.IPEndPoint)stalled.Socket.LocalEndPoint!).Port != ((System.Net.IPEndPoint)fixture.Server.Clients.Single(c => c.Id == stalledId).RemoteEndPoint!).Port)
-        {
-            (stalledId, fastId) = (fastId, stalledId);
-        }
+        var stalledId = fixture.ClientIdOf(stalled);
+        var fastId = fixture.ClientIdOf(fast);
 
         var reader = Task.Run(async () =>
         {

@@ -42,6 +42,16 @@ public sealed class ServerFixture<THandler> : IAsyncDisposable
 
     public Task<WireClient> ConnectAsync(int? receiveBufferSize = null) => WireClient.ConnectAsync(EndPoint, receiveBufferSize);
 
+    /// <summary>
+    /// The server's id for <paramref name="client"/>, matched by its port. Clients connected back to back may reach
+    /// OnConnectedAsync in either order, so "the last connected" is not a way to tell them apart.
+    /// </summary>
+    public long ClientIdOf(WireClient client)
+    {
+        var port = ((IPEndPoint)client.Socket.LocalEndPoint!).Port;
+        return Server.Clients.Single(c => ((IPEndPoint)c.RemoteEndPoint!).Port == port).Id;
+    }
+
     /// <summary>Connects <paramref name="count"/> clients and waits until the handler has seen them all connect.</summary>
     public async Task<List<WireClient>> ConnectManyAsync(int count)
     {
