@@ -161,7 +161,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
             throw;
         }
 
-        ConnectionTransport transport = new SocketTransport(socket);
+        ConnectionTransport transport;
         if (_options.Tls is { } tls)
         {
             if (string.IsNullOrEmpty(tls.TargetHost) && endPoint is DnsEndPoint dns)
@@ -178,6 +178,10 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
                 socket.Dispose();
                 throw;
             }
+        }
+        else
+        {
+            transport = new SocketTransport(socket);
         }
 
         var info = new ClientInfo(Interlocked.Increment(ref _connects), remote, local);

@@ -14,7 +14,8 @@ internal abstract class ConnectionTransport : IDisposable
 
     /// <summary>
     /// Once <see cref="WaitForDataAsync"/> has completed: reads what is available into <paramref name="buffer"/> at
-    /// once, without waiting. False where the transport cannot (TLS decrypts records asynchronously).
+    /// once, never waiting (0 bytes: the peer closed). False when nothing is there after all (the caller then waits
+    /// with <see cref="ReceiveAsync"/>), or where the transport cannot (TLS decrypts records asynchronously).
     /// </summary>
     public virtual bool TryReceiveAvailable(Span<byte> buffer, out int received)
     {

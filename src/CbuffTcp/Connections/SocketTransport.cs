@@ -3,9 +3,18 @@ using System.Net.Sockets;
 
 namespace CbuffTcp.Connections;
 
-internal sealed class SocketTransport(Socket socket) : ConnectionTransport
+internal sealed class SocketTransport : ConnectionTransport
 {
-    public Socket Socket { get; } = socket;
+    public SocketTransport(Socket socket)
+    {
+        // Synchronous calls return WouldBlock instead of waiting: TryReceiveAvailable must never block a thread, and a
+        // zero-byte wait can complete with nothing left to read (seen under load: threads stuck in a blocking
+        // Receive). A TLS connection keeps a blocking socket: NetworkStream refuses a non-blocking one.
+        socket.Blocking = false;
+        Socket = socket;
+    }
+
+    public Socket Socket { get; }
 
     // A zero-byte receive waits for data without a buffer, so idle connections hold no receive memory (as Kestrel does).
     public override ValueTask<int> WaitForDataAsync() => Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
@@ -14,7 +23,7 @@ internal sealed class SocketTransport(Socket socket) : ConnectionTransport
 
     public override bool TryReceiveAvailable(Span<byte> buffer, out int received)
     {
-        // Data (or the peer's FIN) is known to be there, so this returns at once: it never blocks the thread.
+        // The socket is non-blocking: this returns at once, with what is there or WouldBlock (then the caller waits).
         received = Socket.Receive(buffer, SocketFlags.None, out var error);
         return error switch
         {

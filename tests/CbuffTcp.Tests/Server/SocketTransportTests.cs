@@ -1,0 +1,31 @@
+using System.Net;
+using System.Net.Sockets;
+using CbuffTcp.Connections;
+
+namespace CbuffTcp.Tests.Server;
+
+/// <summary>The receive path's synchronous read never blocks a thread, whatever the socket holds.</summary>
+public class SocketTransportTests
+{
+    [Fact]
+    public async Task TryReceiveAvailable_returns_at_once_when_nothing_is_there_and_reads_what_is()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        using var transport = new SocketTransport(await listener.AcceptAsync());
+        var buffer = new byte[64];
+
+        // Nothing sent: a blocking socket would wait here forever (a zero-byte wait can complete with nothing left
+        // to read); the transport's must answer "nothing" at once.
+        var nothing = Task.Run(() => transport.TryReceiveAvailable(buffer, out _));
+        Assert.False(await nothing.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        await client.SendAsync("hello"u8.ToArray());
+        await transport.WaitForDataAsync();
+        Assert.True(transport.TryReceiveAvailable(buffer, out var received));
+        Assert.Equal("hello"u8.ToArray(), buffer[..received]);
+    }
+}
