@@ -25,26 +25,14 @@ internal static class CommandLineOptions
     /// <summary>A named member of <typeparamref name="T"/>, any case; numbers are refused even where they would map.</summary>
     public static Option<T> Enum<T>(string name, string description, T defaultValue)
         where T : struct, Enum =>
-        WithHelpName(Parsed(name, description, defaultValue, TryParseEnum, $"one of {Names<T>()}"), string.Join('|', System.Enum.GetNames<T>()).ToLowerInvariant());
+        WithHelpName(Parsed(name, description, defaultValue, TryParseEnum, $"one of {Names<T>()}"), HelpNames<T>());
 
     /// <summary>An enum option with no default: null when not given (the command picks one from other options).</summary>
     public static Option<T?> OptionalEnum<T>(string name, string description)
-        where T : struct, Enum
-    {
-        var option = new Option<T?>(name) { Description = description, HelpName = string.Join('|', System.Enum.GetNames<T>()).ToLowerInvariant() };
-        option.CustomParser = result =>
-        {
-            var text = result.Tokens[0].Value;
-            if (TryParseEnum<T>(text, out var value))
-            {
-                return value;
-            }
-
-            result.AddError($"{name}: '{text}' is not one of {Names<T>()}");
-            return null;
-        };
-        return option;
-    }
+        where T : struct, Enum =>
+        WithHelpName(
+            Parsed<T?>(name, description, null, (string text, out T? value) => (value = TryParseEnum<T>(text, out var parsed) ? parsed : null) is not null, $"one of {Names<T>()}"),
+            HelpNames<T>());
 
     public static Option<string?> Text(string name, string description, string helpName) =>
         new(name) { Description = description, HelpName = helpName };
@@ -99,6 +87,9 @@ internal static class CommandLineOptions
     private static bool TryParseEnum<T>(string text, out T value)
         where T : struct, Enum =>
         System.Enum.TryParse(text, ignoreCase: true, out value) && System.Enum.IsDefined(value) && !int.TryParse(text, out _);
+
+    private static string HelpNames<T>()
+        where T : struct, Enum => string.Join('|', System.Enum.GetNames<T>()).ToLowerInvariant();
 
     private static string Names<T>()
         where T : struct, Enum => string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()));

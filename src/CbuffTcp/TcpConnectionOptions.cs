@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CbuffTcp;
 
@@ -86,6 +87,9 @@ public abstract class TcpConnectionOptions
     /// each connection at Debug, client errors at Warning. None when null. Event ids: docs/telemetry.md.
     /// </summary>
     public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>The logger of a server or client connector built with these options (a no-op one without a factory).</summary>
+    internal ILogger CreateLogger() => (LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
 
     /// <summary>Where receive, send and queue buffers come from; tests count rentals through it to prove every buffer goes back.</summary>
     internal ArrayPool<byte> BufferPool { get; set; } = ArrayPool<byte>.Shared;

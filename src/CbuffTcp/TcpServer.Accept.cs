@@ -11,7 +11,6 @@ public sealed partial class TcpServer<TMessage>
 
     private long _rejectedConnections;
 
-
     /// <summary>Accepts one socket; tests replace it to make accepting fail on cue.</summary>
     internal Func<Socket, CancellationToken, ValueTask<Socket>> AcceptSocket { get; set; } = static (listener, cancellationToken) => listener.AcceptAsync(cancellationToken);
 
@@ -57,9 +56,7 @@ public sealed partial class TcpServer<TMessage>
                     // Out of descriptors, or worse: report the first of a streak, then back off without spinning.
                     if (backoff == TimeSpan.Zero)
                     {
-                        var message = $"Accepting a connection failed: {ex.Message}";
-                        Log.AcceptFailed(_logger, message, ex);
-                        ReportError(message, ex);
+                        ReportError(Log.AcceptFailed, $"Accepting a connection failed: {ex.Message}", ex);
                     }
 
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxAcceptBackoff.Ticks));
@@ -124,10 +121,11 @@ public sealed partial class TcpServer<TMessage>
 
         var (ceiling, softLimit, open) = budget;
 
-        var message = $"MaxConnections is {maxConnections}, but the descriptor limit (ulimit -n {softLimit}, {open} open) leaves room for {ceiling}: " +
-            $"serving at most {ceiling} connections. Raise ulimit -n to serve more.";
-        Log.ConnectionLimitLowered(_logger, message);
-        ReportError(message, exception: null);
+        ReportError(
+            Log.ConnectionLimitLowered,
+            $"MaxConnections is {maxConnections}, but the descriptor limit (ulimit -n {softLimit}, {open} open) leaves room for {ceiling}: " +
+            $"serving at most {ceiling} connections. Raise ulimit -n to serve more.",
+            exception: null);
         return ceiling;
     }
 
@@ -169,9 +167,7 @@ public sealed partial class TcpServer<TMessage>
                 Interlocked.Increment(ref _tlsHandshakeFailures);
                 if (Interlocked.Exchange(ref _failingHandshakes, 1) == 0)
                 {
-                    var message = $"TLS handshake with {remote} failed: {ex.Message} (further failures are counted in TlsHandshakeFailures until one succeeds)";
-                    Log.TlsHandshakeFailed(_logger, message, ex);
-                    ReportError(message, ex);
+                    ReportError(Log.TlsHandshakeFailed, $"TLS handshake with {remote} failed: {ex.Message} (further failures are counted in TlsHandshakeFailures until one succeeds)", ex);
                 }
             }
 
@@ -210,17 +206,14 @@ public sealed partial class TcpServer<TMessage>
         SocketClosing.Reset(socket);
         if (Interlocked.Exchange(ref streak, 1) == 0)
         {
-            Log.ConnectionsRejected(_logger, message);
-            ReportError(message, null);
+            ReportError(Log.ConnectionsRejected, message, exception: null);
         }
     }
 
     void IConnectionOwner<TMessage>.Failed(Connection<TMessage> connection, Exception exception)
     {
         // RunAsync reports user-code failures itself; reaching here is a bug in CbuffTcp. Keep the server alive.
-        var message = $"Connection {connection.Id} failed unexpectedly: {exception.Message}";
-        Log.ConnectionFailed(_logger, message, exception);
-        ReportError(message, exception);
+        ReportError(Log.ConnectionFailed, $"Connection {connection.Id} failed unexpectedly: {exception.Message}", exception);
     }
 
     void IConnectionOwner<TMessage>.Ended(Connection<TMessage> connection) => ConnectionTaskEnded();

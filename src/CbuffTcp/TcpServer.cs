@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using CbuffTcp.Connections;
 using CbuffTcp.Telemetry;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CbuffTcp;
 
@@ -48,7 +47,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         _protocol = protocol;
         _handler = handler;
         _options = options ?? new TcpServerOptions();
-        _logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
+        _logger = _options.CreateLogger();
         _packer = new MessagePacker<TMessage>(protocol, handler, _logger);
         _metrics = new ServerMetrics(_options.MeterFactory, LiveTraffic, () => (long)_clients.Count);
     }
@@ -200,9 +199,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
             await done.WaitAsync(_options.GracefulStopTimeout, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (!done.IsCompleted)
             {
-                var message = $"Stopped with {_clients.Count} connections still inside handler callbacks that did not return.";
-                Log.StopIncomplete(_logger, message);
-                ReportError(message, null);
+                ReportError(Log.StopIncomplete, $"Stopped with {_clients.Count} connections still inside handler callbacks that did not return.", exception: null);
             }
         }
 
@@ -250,8 +247,10 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         }
     }
 
-    private void ReportError(string message, Exception? exception)
+    /// <summary>A server-level error: to the log under its own event id, then to the handler's <c>OnError</c>.</summary>
+    private void ReportError(Action<ILogger, string, Exception?> log, string message, Exception? exception)
     {
+        log(_logger, message, exception);
         try
         {
             _handler.OnError(message, exception);

@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using CbuffTcp.Connections;
 using CbuffTcp.Telemetry;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace CbuffTcp;
 
@@ -38,7 +37,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         _protocol = protocol;
         _handler = handler;
         _options = options ?? new TcpClientOptions();
-        _logger = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger(CbuffTcpTelemetry.LoggerCategory);
+        _logger = _options.CreateLogger();
         _packer = new MessagePacker<TMessage>(protocol, handler, _logger);
     }
 

@@ -19,22 +19,22 @@ internal static partial class Log
     public static partial void ServerStopped(ILogger logger, IPEndPoint? endPoint);
 
     [LoggerMessage(4, LogLevel.Warning, "{Message}")]
-    public static partial void ConnectionLimitLowered(ILogger logger, string message);
+    public static partial void ConnectionLimitLowered(ILogger logger, string message, Exception? exception);
 
     [LoggerMessage(5, LogLevel.Warning, "{Message}")]
-    public static partial void ConnectionsRejected(ILogger logger, string message);
+    public static partial void ConnectionsRejected(ILogger logger, string message, Exception? exception);
 
     [LoggerMessage(6, LogLevel.Error, "{Message}")]
-    public static partial void AcceptFailed(ILogger logger, string message, Exception exception);
+    public static partial void AcceptFailed(ILogger logger, string message, Exception? exception);
 
     [LoggerMessage(7, LogLevel.Warning, "{Message}")]
-    public static partial void TlsHandshakeFailed(ILogger logger, string message, Exception exception);
+    public static partial void TlsHandshakeFailed(ILogger logger, string message, Exception? exception);
 
     [LoggerMessage(8, LogLevel.Error, "{Message}")]
-    public static partial void StopIncomplete(ILogger logger, string message);
+    public static partial void StopIncomplete(ILogger logger, string message, Exception? exception);
 
     [LoggerMessage(9, LogLevel.Error, "{Message}")]
-    public static partial void ConnectionFailed(ILogger logger, string message, Exception exception);
+    public static partial void ConnectionFailed(ILogger logger, string message, Exception? exception);
 
     [LoggerMessage(10, LogLevel.Debug, "Client {ClientId} connected from {RemoteEndPoint}")]
     public static partial void ClientConnected(ILogger logger, long clientId, EndPoint? remoteEndPoint);
