@@ -20,7 +20,6 @@ internal sealed partial class Connection<TMessage>
         }
 
         _closeReason = new DisconnectInfo(reason, detail);
-        _input.Reader.CancelPendingRead();
         _sendQueue.Complete();
         _ = AbortIfNotFlushedAsync();
     }

@@ -1,6 +1,6 @@
 using System.Runtime.ExceptionServices;
 using System.Buffers;
-using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using System.Net.Sockets;
 using System.Threading.Channels;
 
@@ -10,52 +10,67 @@ internal sealed partial class Connection<TMessage>
 {
     private Channel<ReceivedBatch>? _dispatchQueue;
 
-    /// <summary>Transport to pipe. Waits for data before renting a buffer; pauses while the pipe is over its threshold.</summary>
+    /// <summary>
+    /// Transport to protocol to handler, one loop: waits for data without a buffer, reads what is there, decodes it and
+    /// hands the messages to the handler before reading again (the handler's pace is the read pace). Ends at the
+    /// peer's FIN, a close, or bad input.
+    /// </summary>
     private async Task ReceiveLoopAsync()
     {
-        var writer = _input.Writer;
+        var input = new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes);
         var readSize = ConnectionSettings.MinReadSize;
         var readsWithoutWaiting = 0;
+        var dispatching = StartDispatching();
         Exception? error = null;
         try
         {
-            while (true)
+            while (!IsClosing)
             {
                 _awaitingData = true;
                 var waiting = _transport.WaitForDataAsync();
-                readsWithoutWaiting = waiting.IsCompleted ? readsWithoutWaiting + 1 : 0;
-                await waiting.ConfigureAwait(false);
-
-                // Small reads land in a per-thread scratch buffer and are copied into a block of about their size, so
-                // a connection holding a partial frame holds about what it received. Reads that fill their buffer
-                // go straight into the pipe, in blocks that double up to the maximum read.
-                int received;
-                int capacity;
-                if (readSize == ConnectionSettings.MinReadSize && _transport.TryReceiveAvailable(ReceiveScratch.Buffer, out received))
+                if (waiting.IsCompleted)
                 {
-                    capacity = ConnectionSettings.MinReadSize;
-                    ReceiveScratch.Buffer.AsSpan(0, received).CopyTo(writer.GetSpan(received)); // same thread, no await since the read
+                    readsWithoutWaiting++;
                 }
                 else
                 {
-                    var memory = writer.GetMemory(readSize);
-                    capacity = memory.Length;
+                    readsWithoutWaiting = 0;
+                    input.TrimForWait();
+                }
+
+                await waiting.ConfigureAwait(false);
+
+                // Data is there: the read normally completes at once (a TLS record may take a moment longer).
+                var memory = input.GetReadMemory(readSize);
+                if (!_transport.TryReceiveAvailable(memory.Span, out var received))
+                {
                     received = await _transport.ReceiveAsync(memory).ConfigureAwait(false);
                 }
 
                 _awaitingData = false;
                 if (received == 0)
                 {
+                    BeginClose(DisconnectReason.RemoteClosed, input.Length == 0 ? string.Empty : $"closed with {input.Length} bytes of an incomplete frame");
                     break;
                 }
 
-                readSize = received == capacity ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
-
+                // Reads that fill their buffer double the next one, so bulk transfers take few calls.
+                readSize = received == memory.Length ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
                 NoteReceived(received);
-                writer.Advance(received);
-                var flush = await writer.FlushAsync().ConfigureAwait(false);
-                if (flush.IsCompleted || flush.IsCanceled)
+                input.Advance(received);
+
+                var consumed = await DecodeAsync(input.Data).ConfigureAwait(false);
+                if (consumed < 0)
                 {
+                    break; // bad input: the connection is closing
+                }
+
+                input.Consume(consumed);
+                NoteLeftover(consumedAny: consumed > 0, input.Length);
+                if (input.Length > _settings.MaxFrameSize + (long)ConnectionSettings.ReceiveSlack / 2)
+                {
+                    // The protocol has buffered past the frame limit without finding a message.
+                    FailWithBadInput(new FrameTooLargeException(input.Length, _settings.MaxFrameSize));
                     break;
                 }
 
@@ -80,120 +95,17 @@ internal sealed partial class Connection<TMessage>
             ReportClientError($"Receiving failed: {ex.Message}", ex);
             error = ex;
         }
-
-        _awaitingData = false;
+        finally
+        {
+            _awaitingData = false;
+            input.Release();
+        }
 
         if (error is not null)
         {
             BeginClose(ClassifyTransportError(error), error.Message);
         }
 
-        await writer.CompleteAsync().ConfigureAwait(false);
-    }
-
-    /// <summary>Pipe to protocol to handler, one batch per read; ends at the peer's FIN, a close, or bad input.</summary>
-    private async Task DecodeLoopAsync()
-    {
-        var reader = _input.Reader;
-        Task? dispatching = null;
-        if (_settings.AsyncReceive)
-        {
-            _dispatchQueue = Channel.CreateBounded<ReceivedBatch>(new BoundedChannelOptions(_settings.AsyncReceiveQueueLimit)
-            {
-                SingleReader = true,
-                SingleWriter = true,
-                FullMode = BoundedChannelFullMode.Wait,
-            });
-            dispatching = DispatchLoopAsync(_dispatchQueue.Reader);
-        }
-
-        try
-        {
-            while (!IsClosing)
-            {
-                var result = await reader.ReadAsync().ConfigureAwait(false);
-                if (result.IsCanceled)
-                {
-                    break;
-                }
-
-                var buffer = result.Buffer;
-                var consumed = buffer.Start;
-                try
-                {
-                    while (!IsClosing)
-                    {
-                        var before = buffer;
-                        var batch = ArrayPool<TMessage>.Shared.Rent(ConnectionSettings.MaxBatchSize);
-                        var count = 0;
-                        ExceptionDispatchInfo? depackError = null;
-                        try
-                        {
-                            try
-                            {
-                                while (count < ConnectionSettings.MaxBatchSize && _protocol.TryDepack(ref buffer, out var message))
-                                {
-                                    batch[count++] = message;
-                                }
-                            }
-                            catch (Exception ex)
-                            {
-                                // The frames before the bad one are valid: deliver them, then fail at the bad one.
-                                depackError = ExceptionDispatchInfo.Capture(ex);
-                            }
-
-                            if (count > 0)
-                            {
-                                await DeliverAsync(batch, count, before.Slice(0, buffer.Start)).ConfigureAwait(false);
-                                consumed = buffer.Start;
-                                Volatile.Write(ref _receivedMessages, _receivedMessages + count); // the only writer
-                            }
-
-                            depackError?.Throw();
-                        }
-                        finally
-                        {
-                            // Only the slots used hold references into the pipe; clearing all 256 showed in profiles.
-                            Array.Clear(batch, 0, count);
-                            ArrayPool<TMessage>.Shared.Return(batch);
-                        }
-
-                        if (count < ConnectionSettings.MaxBatchSize)
-                        {
-                            break;
-                        }
-                    }
-
-                    NoteLeftover(consumedAny: !consumed.Equals(result.Buffer.Start), buffer.Length);
-                    if (buffer.Length > _settings.MaxFrameSize + (long)ConnectionSettings.ReceiveSlack / 2)
-                    {
-                        // The protocol has buffered past the frame limit without finding a message: stop before the pipe stalls.
-                        throw new FrameTooLargeException(buffer.Length, _settings.MaxFrameSize);
-                    }
-
-                    if (result.IsCompleted)
-                    {
-                        BeginClose(DisconnectReason.RemoteClosed, buffer.IsEmpty ? string.Empty : $"closed with {buffer.Length} bytes of an incomplete frame");
-                        break;
-                    }
-                }
-                finally
-                {
-                    reader.AdvanceTo(consumed, buffer.End);
-                }
-            }
-        }
-        catch (ProtocolException ex)
-        {
-            ReportClientError(ex.Message, ex);
-            BeginClose(ex.Reason, ex.Message);
-        }
-        catch (Exception ex)
-        {
-            FailWithHandlerError($"{_protocol.GetType().Name}.TryDepack threw {ex.GetType().Name}: {ex.Message}", ex);
-        }
-
-        await reader.CompleteAsync().ConfigureAwait(false);
         if (dispatching is not null)
         {
             _dispatchQueue!.Writer.TryComplete();
@@ -201,7 +113,99 @@ internal sealed partial class Connection<TMessage>
         }
     }
 
-    /// <summary>Hands a batch to the handler inline, or (AsyncReceive) copies it out of the pipe and queues it in order.</summary>
+    /// <summary>Received bytes a connection may hold: a whole frame plus a read, or a frame could never complete.</summary>
+    private int MaxBufferedBytes => (int)Math.Min(Array.MaxLength, (long)_settings.MaxFrameSize + ConnectionSettings.ReceiveSlack);
+
+    /// <summary>With AsyncReceive, starts the loop that runs the handler off the receive loop, in order.</summary>
+    private Task? StartDispatching()
+    {
+        if (!_settings.AsyncReceive)
+        {
+            return null;
+        }
+
+        _dispatchQueue = Channel.CreateBounded<ReceivedBatch>(new BoundedChannelOptions(_settings.AsyncReceiveQueueLimit)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        return DispatchLoopAsync(_dispatchQueue.Reader);
+    }
+
+    /// <summary>
+    /// Decodes <paramref name="data"/> into batches of at most <see cref="ConnectionSettings.MaxBatchSize"/> and
+    /// delivers each. Returns the bytes consumed (whole frames delivered), or -1 when bad input closed the connection.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<long> DecodeAsync(ReadOnlySequence<byte> data)
+    {
+        var buffer = data;
+        try
+        {
+            while (!IsClosing)
+            {
+                var before = buffer;
+                var batch = ArrayPool<TMessage>.Shared.Rent(ConnectionSettings.MaxBatchSize);
+                var count = 0;
+                ExceptionDispatchInfo? depackError = null;
+                try
+                {
+                    try
+                    {
+                        while (count < ConnectionSettings.MaxBatchSize && _protocol.TryDepack(ref buffer, out var message))
+                        {
+                            batch[count++] = message;
+                        }
+                    }
+                    catch (Exception ex)
+                    {
+                        // The frames before the bad one are valid: deliver them, then fail at the bad one.
+                        depackError = ExceptionDispatchInfo.Capture(ex);
+                    }
+
+                    if (count > 0)
+                    {
+                        await DeliverAsync(batch, count, before.Slice(0, buffer.Start)).ConfigureAwait(false);
+                        Volatile.Write(ref _receivedMessages, _receivedMessages + count); // the only writer
+                    }
+
+                    depackError?.Throw();
+                }
+                finally
+                {
+                    // Only the slots used hold references into the input; clearing all 256 showed in profiles.
+                    Array.Clear(batch, 0, count);
+                    ArrayPool<TMessage>.Shared.Return(batch);
+                }
+
+                if (count < ConnectionSettings.MaxBatchSize)
+                {
+                    break;
+                }
+            }
+        }
+        catch (ProtocolException ex)
+        {
+            FailWithBadInput(ex);
+            return -1;
+        }
+        catch (Exception ex)
+        {
+            FailWithHandlerError($"{_protocol.GetType().Name}.TryDepack threw {ex.GetType().Name}: {ex.Message}", ex);
+            return -1;
+        }
+
+        return data.Length - buffer.Length;
+    }
+
+    private void FailWithBadInput(ProtocolException ex)
+    {
+        ReportClientError(ex.Message, ex);
+        BeginClose(ex.Reason, ex.Message);
+    }
+
+    /// <summary>Hands a batch to the handler inline, or (AsyncReceive) copies it out of the receive buffer and queues it in order.</summary>
     private async ValueTask DeliverAsync(TMessage[] batch, int count, ReadOnlySequence<byte> frames)
     {
         if (_dispatchQueue is null)
@@ -221,7 +225,7 @@ internal sealed partial class Connection<TMessage>
         }
     }
 
-    /// <summary>AsyncReceive: runs the handler for queued batches in order, off the decode loop.</summary>
+    /// <summary>AsyncReceive: runs the handler for queued batches in order, off the receive loop.</summary>
     private async Task DispatchLoopAsync(ChannelReader<ReceivedBatch> queue)
     {
         while (await queue.WaitToReadAsync().ConfigureAwait(false))

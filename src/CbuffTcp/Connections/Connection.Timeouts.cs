@@ -2,7 +2,7 @@ namespace CbuffTcp.Connections;
 
 internal sealed partial class Connection<TMessage>
 {
-    // Timestamps from the settings' TimeProvider. Written by the receive and decode loops, read by the heartbeat.
+    // Timestamps from the settings' TimeProvider. Written by the receive loop, read by the heartbeat.
     private long _lastReceived;
     private long _frameStarted;
     private long _receivedBytes;

@@ -1,12 +1,11 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using CbuffTcp.Telemetry;
 
 namespace CbuffTcp.Connections;
 
 /// <summary>
-/// One connection, on either side: a receive loop (transport to pipe), a decode loop (pipe to protocol to handler),
-/// with AsyncReceive a dispatch loop (ordered per-client handler queue), and a write loop (send queue to transport).
+/// One connection, on either side: a receive loop (transport to protocol to handler), with AsyncReceive a dispatch
+/// loop (ordered per-client handler queue), and a write loop (send queue to transport).
 /// <see cref="RunAsync"/> owns the lifecycle: connected, the loops, then disconnected exactly once.
 /// </summary>
 internal sealed partial class Connection<TMessage>
@@ -16,7 +15,6 @@ internal sealed partial class Connection<TMessage>
     private readonly ITcpHandler<TMessage> _handler;
     private readonly ConnectionSettings _settings;
     private readonly IConnectionOwner<TMessage>? _owner;
-    private readonly Pipe _input;
     private readonly SendQueue _sendQueue;
     private volatile bool _ready;
     private long _writeLoopWakeups;
@@ -43,7 +41,6 @@ internal sealed partial class Connection<TMessage>
         _handler = handler;
         _settings = settings;
         _owner = owner;
-        _input = new Pipe(settings.ReceivePipe);
         _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool);
         _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
     }
@@ -85,11 +82,9 @@ internal sealed partial class Connection<TMessage>
             if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c.Info), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
             {
                 _ready = true;
-                var receiving = ReceiveLoopAsync();
                 var writing = WriteLoopAsync();
-                await DecodeLoopAsync().ConfigureAwait(false);
+                await ReceiveLoopAsync().ConfigureAwait(false);
                 await writing.ConfigureAwait(false);
-                await receiving.ConfigureAwait(false);
             }
             else
             {
@@ -98,8 +93,6 @@ internal sealed partial class Connection<TMessage>
             }
 
             _transport.Dispose();
-            _input.Reader.Complete();
-            _input.Writer.Complete();
             _closeReason ??= new DisconnectInfo(DisconnectReason.RemoteClosed, string.Empty);
             if (telemetry.Metrics is { } metrics)
             {

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using CbuffTcp.Telemetry;
 
 namespace CbuffTcp.Connections;
@@ -23,14 +22,8 @@ internal sealed record ConnectionSettings(
     /// <summary>Room for the frame's header and the read that completes it, on top of the frame itself.</summary>
     public const int ReceiveSlack = 64 * 1024;
 
-    /// <summary>The first read after a pause reads up to this much (into a per-thread scratch buffer).</summary>
+    /// <summary>The first read after a wait reads up to this much.</summary>
     public const int MinReadSize = 4 * 1024;
-
-    /// <summary>
-    /// The smallest receive block: what a small read is copied into, so a connection holding a partial frame holds
-    /// about what it received (a thousand clients trickling frames cost a thousand small blocks, not 4 KiB each).
-    /// </summary>
-    public const int MinSegmentSize = 256;
 
     /// <summary>Reads that fill their buffer double the next one's size up to this, so bulk transfers take few calls.</summary>
     public const int MaxReadSize = 64 * 1024;
@@ -63,16 +56,6 @@ internal sealed record ConnectionSettings(
     /// <summary>Where connections log and count; set by the owner (server or client connector).</summary>
     public ConnectionTelemetry Telemetry { get; init; } = ConnectionTelemetry.None;
 
-    /// <summary>The receive pipe's options, shared by every connection of a server.</summary>
-    public PipeOptions ReceivePipe { get; } = new(
-        pool: ReferenceEquals(BufferPool, ArrayPool<byte>.Shared) ? null : new ArrayPoolMemoryPool(BufferPool),
-        pauseWriterThreshold: PauseReadingThreshold(MaxFrameSize),
-        resumeWriterThreshold: PauseReadingThreshold(MaxFrameSize) / 2,
-        minimumSegmentSize: MinSegmentSize,
-        readerScheduler: PipeScheduler.Inline,
-        writerScheduler: PipeScheduler.Inline,
-        useSynchronizationContext: false);
-
     /// <summary>True when some timeout is on, so a heartbeat has something to check.</summary>
     public bool HasTimeouts => IdleTimeout != Timeout.InfiniteTimeSpan || FrameTimeout != Timeout.InfiniteTimeSpan;
 
@@ -87,7 +70,4 @@ internal sealed record ConnectionSettings(
             return TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
         }
     }
-
-    /// <summary>Unconsumed input at which reading pauses: a whole frame plus one read must fit, or a frame could never complete.</summary>
-    private static long PauseReadingThreshold(int maxFrameSize) => (long)maxFrameSize + ReceiveSlack;
 }

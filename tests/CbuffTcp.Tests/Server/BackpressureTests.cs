@@ -42,7 +42,7 @@ public class BackpressureTests
         await handler.FirstBatchStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var received = await WaitUntilStableAsync(() => fixture.Server.GetReceivedBytes(id));
         var firstBatchBytes = handler.FirstBatchCount * (4L + FrameSize);
-        var bound = firstBatchBytes + MaxFrame + 128 * 1024; // the batch being handled + max frame + a read and the pipe's slack
+        var bound = firstBatchBytes + MaxFrame + 128 * 1024; // the batch being handled + max frame + a read and slack
         Assert.InRange(received - firstBatchBytes, 0, bound - firstBatchBytes);
         Assert.False(sending.IsCompleted, "the sender should be stalled by backpressure");
 

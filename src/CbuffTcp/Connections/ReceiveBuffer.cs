@@ -1,0 +1,112 @@
+using System.Buffers;
+
+namespace CbuffTcp.Connections;
+
+/// <summary>
+/// A connection's received bytes not yet decoded, in one contiguous pooled array: rented when data arrives, returned as
+/// soon as every byte is decoded, so an idle connection holds none. A partial frame stays at the front of an array
+/// that grows as the frame needs, doubling up to <c>maxLength</c> (the connection refuses frames past its limit before that).
+/// </summary>
+/// <remarks>
+/// A mutable struct held by the connection's receive loop (a field of its state machine): no object of its own.
+/// Protocols see the bytes as a single-segment sequence, their fastest path.
+/// </remarks>
+internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
+{
+    /// <summary>The smallest array a leftover partial frame is kept in (see <see cref="TrimForWait"/>).</summary>
+    public const int MinTrimmedSize = 256;
+
+    private byte[]? _array;
+    private int _start;
+    private int _end;
+
+    /// <summary>Bytes received and not yet consumed.</summary>
+    public readonly int Length => _end - _start;
+
+    /// <summary>The bytes received and not yet consumed, for the protocol.</summary>
+    public readonly ReadOnlySequence<byte> Data => _array is null ? ReadOnlySequence<byte>.Empty : new(_array, _start, _end - _start);
+
+    /// <summary>Free space after the data for the next read: at least <paramref name="readSize"/> bytes.</summary>
+    public Memory<byte> GetReadMemory(int readSize)
+    {
+        if (_array is null)
+        {
+            _array = pool.Rent(readSize);
+        }
+        else if (_array.Length - _end < readSize)
+        {
+            MakeRoom(readSize);
+        }
+
+        return _array.AsMemory(_end);
+    }
+
+    /// <summary>Counts <paramref name="count"/> bytes just read into <see cref="GetReadMemory"/>'s space.</summary>
+    public void Advance(int count) => _end += count;
+
+    /// <summary>Drops the first <paramref name="count"/> bytes (decoded); the array goes back to the pool once nothing is left.</summary>
+    public void Consume(long count)
+    {
+        _start += (int)count;
+        if (_start == _end)
+        {
+            Release();
+        }
+    }
+
+    /// <summary>
+    /// Before the connection waits on its peer holding a partial frame: a small one moves to an array of about its
+    /// size, so a thousand clients trickling frames hold a thousand small arrays rather than a read buffer each.
+    /// Busy connections never get here (their next read is already there), so they never pay the copy.
+    /// </summary>
+    public void TrimForWait()
+    {
+        var length = Length;
+        if (_array is null || _array.Length <= MinTrimmedSize || length > _array.Length / 4)
+        {
+            return;
+        }
+
+        var smaller = pool.Rent(Math.Max(length, MinTrimmedSize));
+        MoveTo(smaller);
+    }
+
+    /// <summary>Returns the array to the pool, dropping what it held. Safe to call more than once.</summary>
+    public void Release()
+    {
+        if (_array is not null)
+        {
+            pool.Return(_array);
+        }
+
+        _array = null;
+        _start = _end = 0;
+    }
+
+    private void MakeRoom(int readSize)
+    {
+        var length = Length;
+        var needed = length + readSize;
+        if (needed <= _array!.Length)
+        {
+            // Enough room once the consumed bytes at the front are gone.
+            _array.AsSpan(_start, length).CopyTo(_array);
+            _start = 0;
+            _end = length;
+            return;
+        }
+
+        MoveTo(pool.Rent(Math.Max(needed, Math.Min(_array.Length * 2, maxLength))));
+    }
+
+    private void MoveTo(byte[] array)
+    {
+        var length = Length;
+        var old = _array!;
+        old.AsSpan(_start, length).CopyTo(array);
+        pool.Return(old);
+        _array = array;
+        _start = 0;
+        _end = length;
+    }
+}

@@ -1,0 +1,128 @@
+using System.Buffers;
+using CbuffTcp.Connections;
+using CbuffTcp.Tests.Support;
+
+namespace CbuffTcp.Tests.Server;
+
+/// <summary>
+/// The receive buffer that sits between the socket and the protocol: it holds exactly the bytes not yet consumed, in
+/// order, however reads and consumption interleave; it never grows past what a read needs or its limit; it gives its
+/// array back as soon as it is empty; and frames of every size cross it intact on a real connection.
+/// </summary>
+public class ReceiveBufferTests
+{
+    [Fact]
+    public void Holds_exactly_the_unconsumed_bytes_in_order_under_random_reads_consumes_and_trims()
+    {
+        var random = new Random(42);
+        for (var round = 0; round < 500; round++)
+        {
+            var pool = new CountingBufferPool();
+            var maxLength = random.Next(1_000, 200_000);
+            var buffer = new ReceiveBuffer(pool, maxLength);
+            // Every byte written is the one after the last, so the unconsumed bytes are described by the first and a count.
+            byte first = 0;
+            var held = 0;
+            var largestNeed = 0; // the most bytes held plus room asked for since the buffer last held nothing
+            for (var step = 0; step < 50; step++)
+            {
+                var readSize = random.Next(2) == 0 ? 4096 : random.Next(1, 70_000);
+                largestNeed = Math.Max(largestNeed, buffer.Length + readSize);
+                var memory = buffer.GetReadMemory(readSize);
+                Assert.True(memory.Length >= readSize, $"asked room for {readSize} bytes, got {memory.Length}");
+                Assert.True(pool.OutstandingBytes <= Math.Max(largestNeed, maxLength), $"holds {pool.OutstandingBytes} bytes; needed {largestNeed} at most, limit {maxLength}");
+
+                var received = random.Next(1, Math.Min(memory.Length, readSize) + 1);
+                for (var i = 0; i < received; i++)
+                {
+                    memory.Span[i] = (byte)(first + held + i);
+                }
+
+                held += received;
+
+                buffer.Advance(received);
+                var consume = random.Next(4) switch
+                {
+                    0 => buffer.Length, // everything decoded
+                    1 => 0, // a partial frame only
+                    _ => random.Next(buffer.Length + 1),
+                };
+                buffer.Consume(consume);
+                first = (byte)(first + consume);
+                held -= consume;
+                if (held == 0)
+                {
+                    largestNeed = 0;
+                }
+                if (random.Next(3) == 0)
+                {
+                    buffer.TrimForWait();
+                }
+
+                var data = buffer.Data.ToArray();
+                Assert.Equal(held, data.Length);
+                for (var i = 0; i < data.Length; i++)
+                {
+                    if (data[i] != (byte)(first + i))
+                    {
+                        Assert.Fail($"byte {i} of {held} is {data[i]}, expected {(byte)(first + i)}");
+                    }
+                }
+
+                Assert.Equal(held == 0 ? 0 : 1, pool.Outstanding); // one array while holding bytes, none when empty
+            }
+
+            buffer.Release();
+            pool.AssertAllReturned();
+        }
+    }
+
+    [Fact]
+    public void A_small_partial_frame_moves_to_a_small_array_before_a_wait()
+    {
+        var pool = new CountingBufferPool();
+        var buffer = new ReceiveBuffer(pool, 1 << 20);
+        buffer.GetReadMemory(4096).Span[..10].Fill(7);
+        buffer.Advance(10);
+        Assert.Equal(4096, pool.OutstandingBytes);
+
+        buffer.TrimForWait();
+
+        Assert.Equal(ReceiveBuffer.MinTrimmedSize, pool.OutstandingBytes);
+        Assert.Equal(Enumerable.Repeat((byte)7, 10), buffer.Data.ToArray());
+        buffer.Release();
+        buffer.Release();
+        pool.AssertAllReturned();
+    }
+
+    [Fact]
+    public async Task Frames_from_empty_to_the_frame_limit_cut_anywhere_echo_intact_and_every_array_returns()
+    {
+        var options = new TcpServerOptions { MaxFrameSize = 1024 * 1024, SendQueueMaxBytes = 16 * 1024 * 1024 };
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(new EchoHandler(), options);
+        using var client = await fixture.ConnectAsync();
+        var random = new Random(7);
+        var payloads = new[] { 0, 1, 4091, 4092, 65531, 65536, 70_000, 300_000, 1024 * 1024 }
+            .Concat(Enumerable.Range(0, 20).Select(_ => random.Next(0, 200_000)))
+            .Select(size => Enumerable.Range(0, size).Select(_ => (byte)random.Next(256)).ToArray())
+            .ToArray();
+        var stream = payloads.SelectMany(p => WireClient.LengthFrame(p)).ToArray();
+
+        var reading = Task.Run(async () =>
+        {
+            foreach (var payload in payloads)
+            {
+                Assert.Equal(payload, await client.ReadLengthFrameAsync(TimeSpan.FromSeconds(20)));
+            }
+        });
+        for (var offset = 0; offset < stream.Length;)
+        {
+            // Cuts from one byte to a few hundred kilobytes: frames split mid-header, mid-payload and many per read.
+            var take = Math.Min(stream.Length - offset, random.Next(3) == 0 ? random.Next(1, 16) : random.Next(1, 400_000));
+            await client.SendAsync(stream.AsMemory(offset, take));
+            offset += take;
+        }
+
+        await reading.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+}
