@@ -17,7 +17,7 @@ for r in rows:
         runs[(r["server"], r["cell"])].append(r)
 
 REFERENCES = ["sockets", "kestrel", "dotnetty"]
-SERVERS = ["cbuff"] + REFERENCES
+SERVERS = ["cbuff", "cbuff-tp"] + REFERENCES + ["sockets-inline"]
 CELLS = [
     ("lat", "1 connection, 32 B, 1 in flight"),
     ("pipe", "1 connection, 32 B, 64 in flight"),
@@ -58,12 +58,20 @@ w = out.append
 w("# Benchmarks")
 w("")
 w("Produced by `benchmarks/run.sh " + f"{passes} {seconds:g}" + "` (passes, seconds per cell): CbuffTcp (`cbuff serve --protocol length")
-w("--mode echo`) and three reference servers doing the same framed echo (4-byte big-endian length, then the payload):")
+w("--mode echo --io iothreads`, column `cbuff`; with the default `--io threadpool`, column `cbuff-tp`) and three reference")
+w("servers doing the same framed echo (4-byte big-endian length, then the payload):")
 w("a plain `Socket` + `System.IO.Pipelines` server, Kestrel as a raw TCP server through a `ConnectionHandler`, and DotNetty")
 w("0.7.6 with its length-field decoder (`benchmarks/ReferenceServers/`). Each runs alone on 127.0.0.1, in an order that")
 w("rotates each pass; every cell is driven by `cbuff bench`, which checks every echoed byte. Figures are medians over the")
 w("passes; ratios compare CbuffTcp with the best reference server **of the same run**. The load generator shares the")
 w(f"machine ({os.cpu_count()} cores, {platform.platform()}) with the server, so absolute figures mean little; ratios are the point.")
+w("")
+w("`cbuff` runs connections on CbuffTcp's own I/O threads (`IoMode.IoThreads`: an edge-triggered epoll per core, the read,")
+w("handler and reply on that thread; [handlers.md](handlers.md#which-threads-iomode)); `cbuff-tp` on .NET's socket engine")
+w("and thread pool, the library's default. The targets are judged on `cbuff` against the three references as they ship.")
+w("`sockets-inline` is the plain-sockets reference with `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, the runtime's")
+w("process-wide switch that runs socket continuations on its epoll thread: the nearest a hand-written server gets to the")
+w("same model, shown for honesty and not counted as a reference.")
 w("")
 w("## Throughput and latency")
 w("")
@@ -81,7 +89,7 @@ for cell, load in CELLS:
     mine = median("cbuff", cell, figure)
     ratio = f"{mine / ref:.2f}× ({ref_name})" if mine and ref else "n/a"
     w(f"| `{cell}` {unit} | {load} | " + " | ".join(cells) + f" | {ratio} |")
-w(f"| `bulk` vs loopback | iperf3 in the same run: {iperf:,.0f} MB/s | {fmt(median('cbuff', 'bulk', mbps) / iperf * 100 if median('cbuff', 'bulk', mbps) else None)} % | | | | |")
+w(f"| `bulk` vs loopback | iperf3 in the same run: {iperf:,.0f} MB/s | {fmt(median('cbuff', 'bulk', mbps) / iperf * 100 if median('cbuff', 'bulk', mbps) else None)} % |" + " |" * len(SERVERS))
 w("")
 w("Server CPU seconds per million messages (`mux`), and peak server RSS in MiB (read right after `conns`, the first cell")
 w("after each start):")

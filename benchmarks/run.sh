@@ -4,7 +4,7 @@
 # Release, run one at a time on 127.0.0.1, interleaved across passes (the order rotates each pass), each cell driven by
 # `cbuff bench`, with the loopback ceiling measured by iperf3 in the same run. Writes docs/benchmarks.md.
 #
-# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x 4 servers x 6 cells x (seconds+2).
+# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x 6 servers x 6 cells x (seconds+2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passes="${1:-3}"
@@ -27,8 +27,12 @@ fi
 
 server_command() {
   case "$1" in
-    cbuff) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0" ;;
+    cbuff) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0 --io iothreads" ;;
+    cbuff-tp) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0 --io threadpool" ;;
     sockets) echo "dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port" ;;
+    # The same sockets server with the runtime's socket continuations run inline on its epoll thread (a process-wide
+    # environment switch; handlers then run there, as with CbuffTcp's I/O threads): shown for comparison, not a target.
+    sockets-inline) echo "env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port" ;;
     kestrel) echo "dotnet benchmarks/ReferenceServers/Kestrel/bin/Release/net10.0/ref-kestrel.dll $port" ;;
     dotnetty) echo "dotnet benchmarks/ReferenceServers/DotNetty/bin/Release/net10.0/ref-dotnetty.dll $port" ;;
   esac
@@ -101,7 +105,7 @@ sleep 0.5
 iperf3 -c 127.0.0.1 -p $((port + 1)) -t "$seconds" -J >"$out/iperf3.json"
 python3 -c "import json;b=json.load(open('$out/iperf3.json'))['end']['sum_received']['bits_per_second'];print(json.dumps({'server':'iperf3','cell':'bulk','megabytesPerSecond':b/8/1e6}))" >>"$results"
 
-servers=(cbuff sockets kestrel dotnetty)
+servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty)
 for pass in $(seq 1 "$passes"); do
   echo "pass $pass of $passes"
   for i in "${!servers[@]}"; do

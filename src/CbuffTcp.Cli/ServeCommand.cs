@@ -29,6 +29,7 @@ internal static class ServeCommand
             MaxConnectionsPerIp = options.MaxConnectionsPerIp,
             IdleTimeout = options.IdleTimeout,
             FrameTimeout = options.FrameTimeout,
+            IoMode = options.Io,
         };
 
         if (options.TlsCertificate is { } certificatePath)

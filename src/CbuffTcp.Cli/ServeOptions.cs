@@ -29,7 +29,8 @@ internal sealed record ServeOptions(
     TimeSpan IdleTimeout,
     TimeSpan FrameTimeout,
     string? TlsCertificate,
-    string? TlsPassword)
+    string? TlsPassword,
+    IoMode Io)
 {
     /// <summary>The options of <c>cbuff serve</c>, as System.CommandLine parses them.</summary>
     public static class Cli
@@ -46,9 +47,10 @@ internal sealed record ServeOptions(
         public static readonly Option<int> FrameTimeout = CommandLineOptions.Int("--frame-timeout", "Close a client whose started frame is incomplete this many seconds; 0 = never.", 30, 0, int.MaxValue / 1000, "a number of seconds (0 turns it off)");
         public static readonly Option<string?> TlsCertificate = CommandLineOptions.Text("--tls-cert", "Speak TLS with this certificate and key: PKCS#12 (.pfx/.p12) or PEM (both in one file).", "FILE");
         public static readonly Option<string?> TlsPassword = CommandLineOptions.Text("--tls-password", "The password of the PKCS#12 file or encrypted PEM key.", "PASSWORD");
+        public static readonly Option<IoMode> Io = CommandLineOptions.Enum("--io", "threadpool: .NET's socket engine and thread pool. iothreads: CbuffTcp's own epoll threads run reads, handlers and replies (Linux; less CPU and latency per message).", IoMode.ThreadPool);
 
         public static IEnumerable<Option> All =>
-            [Host, Port, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword];
+            [Host, Port, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -73,7 +75,8 @@ internal sealed record ServeOptions(
             Seconds(result.GetValue(Cli.IdleTimeout)),
             Seconds(result.GetValue(Cli.FrameTimeout)),
             tlsCertificate,
-            tlsPassword);
+            tlsPassword,
+            result.GetValue(Cli.Io));
     }
 
     private static TimeSpan Seconds(int seconds) => seconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(seconds);

@@ -53,6 +53,15 @@ public abstract class TcpConnectionOptions
     public TimeSpan CloseFlushTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// Which threads run connections' socket work and handler calls: the .NET thread pool (the default), or CbuffTcp's
+    /// own I/O threads, faster where handlers never block. See <see cref="CbuffTcp.IoMode"/>.
+    /// </summary>
+    public IoMode IoMode { get; set; } = DefaultIoMode;
+
+    /// <summary>The default of <see cref="IoMode"/>; the test suite runs a second time with I/O threads through it.</summary>
+    internal static IoMode DefaultIoMode { get; set; } = IoMode.ThreadPool;
+
+    /// <summary>
     /// When true, <see cref="ITcpHandler{TMessage}.OnSent"/> is called for every message written. It costs a record
     /// per message and a decode per sent message, so it is off unless asked for. Defaults to false.
     /// </summary>

@@ -99,11 +99,23 @@ public sealed partial class TcpServer<TMessage>
         Volatile.Write(ref _rejectingForTotal, 0);
         Volatile.Write(ref _rejectingForIp, 0);
 
-        socket.NoDelay = settings.NoDelay;
-        Interlocked.Increment(ref _connectionTaskCount);
-        if (_options.Tls is null)
+        ConnectionTransport? transport = null;
+        try
         {
-            var connection = Register(new SocketTransport(socket), socket, settings);
+            // These can fail for a socket the peer has already reset: give its per-IP slot back, then let it go.
+            socket.NoDelay = settings.NoDelay;
+            transport = _options.Tls is null ? settings.TransportFor(socket) : null;
+        }
+        catch
+        {
+            _perIp.Release(address);
+            throw;
+        }
+
+        Interlocked.Increment(ref _connectionTaskCount);
+        if (transport is not null)
+        {
+            var connection = Register(transport, socket, settings);
             ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.RunAsync(), connection, preferLocal: false);
             return;
         }

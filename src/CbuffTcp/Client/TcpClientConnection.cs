@@ -180,7 +180,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         }
         else
         {
-            transport = new SocketTransport(socket);
+            transport = settings.TransportFor(socket);
         }
 
         var info = new ClientInfo(Interlocked.Increment(ref _connects), remote, local);

@@ -26,7 +26,6 @@ internal sealed partial class Connection<TMessage>
         {
             while (!IsClosing)
             {
-                _awaitingData = true;
                 var waiting = _transport.WaitForDataAsync();
                 if (waiting.IsCompleted)
                 {
@@ -38,13 +37,20 @@ internal sealed partial class Connection<TMessage>
                     input.TrimForWait();
                 }
 
+                _awaitingData = true; // the timeout clocks run from here (after the trim: tests measure memory from it)
                 await waiting.ConfigureAwait(false);
 
-                // Data is there: the read normally completes at once (a TLS record may take a moment longer).
+                // Data is there: a socket reads it at once; a TLS record may take a moment longer.
                 var memory = input.GetReadMemory(readSize);
-                if (!_transport.TryReceiveAvailable(memory.Span, out var received))
+                int received;
+                if (!_transport.SupportsTryReceive)
                 {
                     received = await _transport.ReceiveAsync(memory).ConfigureAwait(false);
+                }
+                else if (!_transport.TryReceiveAvailable(memory.Span, out received))
+                {
+                    input.ReleaseIfEmpty(); // woken with nothing to read after all: wait again, holding no buffer
+                    continue;
                 }
 
                 _awaitingData = false;

@@ -8,6 +8,9 @@ internal sealed partial class Connection<TMessage>
     private long _receivedBytes;
     private volatile bool _awaitingData;
 
+    /// <summary>True while the receive loop waits on the peer (the only time the timeout clocks run).</summary>
+    public bool IsAwaitingData => _awaitingData;
+
     /// <summary>Bytes received from the peer so far.</summary>
     public long ReceivedBytes => Interlocked.Read(ref _receivedBytes);
 

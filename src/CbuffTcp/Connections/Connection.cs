@@ -1,4 +1,5 @@
 using System.Buffers;
+using CbuffTcp.Connections.IoThreads;
 using CbuffTcp.Telemetry;
 
 namespace CbuffTcp.Connections;
@@ -85,6 +86,12 @@ internal sealed partial class Connection<TMessage>
                 var writing = WriteLoopAsync();
                 await ReceiveLoopAsync().ConfigureAwait(false);
                 await writing.ConfigureAwait(false);
+                if (IoLoop.IsCurrentThread)
+                {
+                    // The end of the stream woke this on an I/O thread; the teardown and OnDisconnectedAsync are not
+                    // socket work: leave that thread to its other sockets (a thousand clients leaving at once, say).
+                    await Task.Yield();
+                }
             }
             else
             {

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Net.Sockets;
+using CbuffTcp.Connections.IoThreads;
 using CbuffTcp.Telemetry;
 
 namespace CbuffTcp.Connections;
@@ -17,7 +19,8 @@ internal sealed record ConnectionSettings(
     TimeSpan IdleTimeout,
     TimeSpan FrameTimeout,
     TimeProvider TimeProvider,
-    ArrayPool<byte> BufferPool)
+    ArrayPool<byte> BufferPool,
+    IoMode IoMode)
 {
     /// <summary>Room for the frame's header and the read that completes it, on top of the frame itself.</summary>
     public const int ReceiveSlack = 64 * 1024;
@@ -50,11 +53,16 @@ internal sealed record ConnectionSettings(
             options.IdleTimeout,
             options.FrameTimeout,
             options.TimeProvider,
-            options.BufferPool);
+            options.BufferPool,
+            options.IoMode);
     }
 
     /// <summary>Where connections log and count; set by the owner (server or client connector).</summary>
     public ConnectionTelemetry Telemetry { get; init; } = ConnectionTelemetry.None;
+
+    /// <summary>The transport for a plain (not TLS) socket: on an I/O thread when asked for and available, else the runtime's engine.</summary>
+    public ConnectionTransport TransportFor(Socket socket) =>
+        IoMode == IoMode.IoThreads && IoLoops.IsSupported ? new IoSocket(socket) : new SocketTransport(socket);
 
     /// <summary>True when some timeout is on, so a heartbeat has something to check.</summary>
     public bool HasTimeouts => IdleTimeout != Timeout.InfiniteTimeSpan || FrameTimeout != Timeout.InfiniteTimeSpan;

@@ -13,9 +13,14 @@ internal abstract class ConnectionTransport : IDisposable
     public abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer);
 
     /// <summary>
+    /// Whether <see cref="TryReceiveAvailable"/> reads (sockets); otherwise reads go through <see cref="ReceiveAsync"/>
+    /// (TLS decrypts records asynchronously).
+    /// </summary>
+    public virtual bool SupportsTryReceive => false;
+
+    /// <summary>
     /// Once <see cref="WaitForDataAsync"/> has completed: reads what is available into <paramref name="buffer"/> at
-    /// once, never waiting (0 bytes: the peer closed). False when nothing is there after all (the caller then waits
-    /// with <see cref="ReceiveAsync"/>), or where the transport cannot (TLS decrypts records asynchronously).
+    /// once, never waiting (0 bytes: the peer closed). False when nothing is there after all: the caller waits again.
     /// </summary>
     public virtual bool TryReceiveAvailable(Span<byte> buffer, out int received)
     {

@@ -71,6 +71,15 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
         MoveTo(smaller);
     }
 
+    /// <summary>Returns the array to the pool if it holds no data (a read found nothing after all).</summary>
+    public void ReleaseIfEmpty()
+    {
+        if (_start == _end)
+        {
+            Release();
+        }
+    }
+
     /// <summary>Returns the array to the pool, dropping what it held. Safe to call more than once.</summary>
     public void Release()
     {

@@ -21,6 +21,8 @@ internal sealed class SocketTransport : ConnectionTransport
 
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => Socket.ReceiveAsync(buffer, SocketFlags.None);
 
+    public override bool SupportsTryReceive => true;
+
     public override bool TryReceiveAvailable(Span<byte> buffer, out int received)
     {
         // The socket is non-blocking: this returns at once, with what is there or WouldBlock (then the caller waits).

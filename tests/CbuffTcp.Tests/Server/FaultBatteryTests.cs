@@ -90,7 +90,7 @@ public class FaultBatteryTests
             }
 
             var ids = handler.Events.Where(e => e.Kind == "connected").Select(e => e.ClientId).ToArray();
-            await handler.WaitUntilAsync(_ => ids.All(id => fixture.Server.GetReceivedBytes(id) == opening.Length), what: "every opening received");
+            await handler.WaitUntilAsync(_ => ids.All(id => fixture.Server.GetReceivedBytes(id) == opening.Length && fixture.Server.IsWaitingOnPeer(id)), what: "every opening received and every connection waiting for more");
 
             // Memory held per connection: the smallest receive block (256 bytes) holding its 5 bytes, nothing sized
             // by the declared frame (a 4 KiB read buffer per connection would show as 4,096).

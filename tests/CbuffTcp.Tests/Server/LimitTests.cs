@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Tests.Support;
@@ -60,6 +61,10 @@ public class LimitTests
             await handler.WaitForNthAsync("connected", 11 + cycle);
             fixture.Server.CloseClient(handler.LastConnectedId, "cycle"); // the server closes first: no TIME_WAIT on the client's port
             Assert.True(await client.WaitForCloseAsync());
+
+            // The client sees the close before the server has finished it: wait for the end, or a slow one (the
+            // machine busy with other tests) would still hold a slot when the next client comes, and ten such fill it.
+            await handler.WaitForNthAsync("disconnected", 11 + cycle);
         }
 
         await handler.WaitUntilAsync(_ => fixture.Server.ClientCount == 0, what: "all cycles closed");
@@ -85,6 +90,7 @@ public class LimitTests
         time.Advance(TimeSpan.FromSeconds(6));
         await chatty.SendLengthFrameAsync("ping"u8);
         await handler.WaitForAsync("received", chattyId);
+        await WaitForReceivedBytesAsync(fixture, chattyId, 8); // and its loop waits on it again: the idle clock runs
 
         time.Advance(TimeSpan.FromSeconds(5)); // quiet: 11 s idle; chatty: 5 s
         var closed = await handler.WaitForAsync("disconnected", quietId);
@@ -158,17 +164,21 @@ public class LimitTests
     private static void ValidateServerOptions(TcpServerOptions options) => CbuffTcp.Connections.ConnectionSettings.From(options);
 
     private static async Task WaitForReceivedBytesAsync(ServerFixture<RecordingHandler> fixture, long id, long bytes) =>
-        await WaitForReceivedBytesCoreAsync(() => fixture.Server.GetReceivedBytes(id), bytes);
+        await WaitForReceivedBytesCoreAsync(fixture.Server, id, bytes);
 
     private static async Task WaitForReceivedBytesAsync(ServerFixture<EchoHandler> fixture, long id, long bytes) =>
-        await WaitForReceivedBytesCoreAsync(() => fixture.Server.GetReceivedBytes(id), bytes);
+        await WaitForReceivedBytesCoreAsync(fixture.Server, id, bytes);
 
-    private static async Task WaitForReceivedBytesCoreAsync(Func<long> received, long bytes)
+    /// <summary>
+    /// Until the server has received <paramref name="bytes"/> from the client and handled them (its receive loop waits
+    /// on the client again): only then does moving the fake clock test the timeouts rather than a loop mid-read.
+    /// </summary>
+    private static async Task WaitForReceivedBytesCoreAsync(TcpServer<ReadOnlySequence<byte>> server, long id, long bytes)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (received() < bytes)
+        while (server.GetReceivedBytes(id) < bytes || !server.IsWaitingOnPeer(id))
         {
-            Assert.True(DateTime.UtcNow < deadline, $"server received {received()} of {bytes} bytes");
+            Assert.True(DateTime.UtcNow < deadline, $"server received {server.GetReceivedBytes(id)} of {bytes} bytes (waiting on the client: {server.IsWaitingOnPeer(id)})");
             await Task.Delay(5);
         }
     }

@@ -40,7 +40,7 @@ public sealed partial class ServeProcess : IAsyncDisposable
 
     private static async Task<ServeProcess> StartAsync(int? maxOpenFiles, bool terminal, string[] args)
     {
-        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. args], maxOpenFiles, terminal);
+        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. IoModeUnderTest.ServeArguments, .. args], maxOpenFiles, terminal);
         var serve = new ServeProcess(process);
         process.OutputDataReceived += (_, e) => serve.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => serve.OnLine(e.Data);

@@ -1,0 +1,142 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+
+namespace CbuffTcp.Connections.IoThreads;
+
+/// <summary>
+/// A plain socket served by an <see cref="IoLoop"/>: non-blocking calls, and readiness from the loop's epoll instead
+/// of the runtime's socket engine (no thread-pool hop per read). Never uses the socket's async methods, so the runtime
+/// never registers it with its own engine.
+/// </summary>
+internal sealed class IoSocket : ConnectionTransport
+{
+    private readonly Socket _socket;
+    private readonly IoLoop _loop;
+    private readonly ReadinessSignal _readable = new();
+    private readonly ReadinessSignal _writable = new();
+    private int _closed;
+    private volatile bool _hungUp;
+
+    public IoSocket(Socket socket)
+    {
+        socket.Blocking = false;
+        _socket = socket;
+        _loop = IoLoops.Next();
+        _loop.Register(this, (int)socket.SafeHandle.DangerousGetHandle());
+    }
+
+    /// <summary>This socket's tag in its loop's epoll (slot and generation).</summary>
+    public ulong Token { get; set; }
+
+    /// <summary>On the I/O thread: what epoll reported. Hang-ups and errors wake both sides; each then meets the error.</summary>
+    public void OnEvents(uint events)
+    {
+        if ((events & (EpollInterop.ReadHup | EpollInterop.Hup | EpollInterop.Err)) != 0)
+        {
+            _hungUp = true; // before the signal: a reader it wakes must see it
+        }
+
+        if ((events & (EpollInterop.In | EpollInterop.ReadHup | EpollInterop.Hup | EpollInterop.Err)) != 0)
+        {
+            _readable.Signal();
+        }
+
+        if ((events & (EpollInterop.Out | EpollInterop.Hup | EpollInterop.Err)) != 0)
+        {
+            _writable.Signal();
+        }
+    }
+
+    public override bool SupportsTryReceive => true;
+
+    public override ValueTask<int> WaitForDataAsync() => _readable.WaitAsync();
+
+    public override bool TryReceiveAvailable(Span<byte> buffer, out int received)
+    {
+        var snapshot = _readable.Snapshot();
+        received = _socket.Receive(buffer, SocketFlags.None, out var error);
+        switch (error)
+        {
+            case SocketError.Success:
+                if (received < buffer.Length && !_hungUp)
+                {
+                    // A short read took all there was: more data will come with an edge of its own, so the next wait
+                    // need not cost a read that finds nothing (an edge for bytes this read already took costs one).
+                    // Not after a hang-up: the end of the stream (or an error) is still to be read, and brings no edge.
+                    _readable.Drained(snapshot);
+                }
+
+                return true;
+            case SocketError.WouldBlock:
+                _readable.Drained(snapshot);
+                return false;
+            default:
+                throw new SocketException((int)error);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public override async ValueTask<int> ReceiveAsync(Memory<byte> buffer)
+    {
+        while (true)
+        {
+            if (TryReceiveAvailable(buffer.Span, out var received))
+            {
+                return received;
+            }
+
+            await _readable.WaitAsync().ConfigureAwait(false);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public override async ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            var snapshot = _writable.Snapshot();
+            var sent = _socket.Send(buffer.Span, SocketFlags.None, out var error);
+            if (error == SocketError.Success)
+            {
+                buffer = buffer[sent..];
+                continue;
+            }
+
+            if (error != SocketError.WouldBlock)
+            {
+                throw new SocketException((int)error);
+            }
+
+            // The socket's send buffer is full: wait for the peer to take some (an EPOLLOUT edge).
+            _writable.Drained(snapshot);
+            await _writable.WaitAsync().ConfigureAwait(false);
+        }
+    }
+
+    public override void Shutdown() => SocketClosing.Shutdown(_socket); // epoll reports the hang-up: a waiting read wakes
+
+    public override void Abort()
+    {
+        SocketClosing.Reset(_socket);
+        Closed();
+    }
+
+    public override void Dispose()
+    {
+        _socket.Dispose();
+        Closed();
+    }
+
+    /// <summary>The descriptor is closed, so epoll will say nothing more: wake whoever waits, to meet the closed socket.</summary>
+    private void Closed()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        _loop.Unregister(this);
+        _readable.SignalClosed();
+        _writable.SignalClosed();
+    }
+}

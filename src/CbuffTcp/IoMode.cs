@@ -1,0 +1,20 @@
+namespace CbuffTcp;
+
+/// <summary>Which threads wait on a connection's socket and run its reads, handler calls and replies.</summary>
+public enum IoMode
+{
+    /// <summary>
+    /// The runtime's socket engine: each completed read continues on the .NET thread pool. A handler that blocks holds
+    /// one pool thread and the pool grows around it. The default.
+    /// </summary>
+    ThreadPool,
+
+    /// <summary>
+    /// CbuffTcp's own I/O threads, one per core (Linux; elsewhere this falls back to <see cref="ThreadPool"/>). Each
+    /// waits on its sockets with an edge-triggered epoll and runs a ready connection's read, decode, handler call and
+    /// replies itself, with no hand-off to the thread pool: less CPU and latency per message. The price: a handler
+    /// must not block, since that stalls every connection of its I/O thread (await real I/O, or turn on
+    /// <see cref="TcpConnectionOptions.AsyncReceive"/> for handlers that take long). TLS connections use the thread pool.
+    /// </summary>
+    IoThreads,
+}

@@ -1,0 +1,137 @@
+using System.Net;
+using System.Net.Sockets;
+using CbuffTcp.Connections.IoThreads;
+
+namespace CbuffTcp.Tests.Server;
+
+/// <summary>
+/// A socket on CbuffTcp's I/O threads: a wait ends when data, the end of the stream, a reset or a local close comes,
+/// and not before; a short read counts as drained without hiding a hang-up that came with it; a send to a full socket
+/// waits for room and completes once the peer reads.
+/// </summary>
+public sealed class IoSocketTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(200);
+
+    private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+    private Socket _peer = null!;
+    private IoSocket _socket = null!;
+
+    public async Task InitializeAsync()
+    {
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(1);
+        _peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 64 * 1024 };
+        await _peer.ConnectAsync(_listener.LocalEndPoint!);
+        var accepted = await _listener.AcceptAsync();
+        accepted.NoDelay = true; // as the server sets it: without, Nagle and delayed ACKs crawl through a small window
+        _socket = new IoSocket(accepted);
+    }
+
+    public Task DisposeAsync()
+    {
+        _socket?.Dispose();
+        _peer?.Dispose();
+        _listener.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [IoThreadsFact]
+    public async Task A_wait_ends_when_data_comes_and_a_short_read_then_waits_for_the_next()
+    {
+        var buffer = new byte[64];
+        var waiting = _socket.WaitForDataAsync().AsTask();
+        Assert.False(await Completes(waiting, Quiet), "the wait ended before anything was sent");
+
+        await _peer.SendAsync("hello"u8.ToArray());
+        Assert.True(await Completes(waiting, Timeout));
+        Assert.True(_socket.TryReceiveAvailable(buffer, out var received));
+        Assert.Equal("hello"u8.ToArray(), buffer[..received]);
+
+        // The read was short: it took all there was, so the next wait waits (no read that finds nothing).
+        var next = _socket.WaitForDataAsync().AsTask();
+        Assert.False(await Completes(next, Quiet), "the wait after a draining read ended with nothing sent");
+        await _peer.SendAsync("again"u8.ToArray());
+        Assert.True(await Completes(next, Timeout));
+        Assert.True(_socket.TryReceiveAvailable(buffer, out received));
+        Assert.Equal("again"u8.ToArray(), buffer[..received]);
+    }
+
+    [IoThreadsFact]
+    public async Task Data_and_the_end_of_the_stream_in_one_edge_give_the_data_then_the_end()
+    {
+        await _peer.SendAsync("last words"u8.ToArray());
+        _peer.Shutdown(SocketShutdown.Send);
+        await Task.Delay(Quiet); // both arrive before the socket is read: one edge for the two
+
+        var buffer = new byte[64];
+        await _socket.WaitForDataAsync().AsTask().WaitAsync(Timeout);
+        Assert.True(_socket.TryReceiveAvailable(buffer, out var received));
+        Assert.Equal("last words"u8.ToArray(), buffer[..received]);
+
+        // The FIN brings no edge of its own: the short read must not count as drained past it.
+        await _socket.WaitForDataAsync().AsTask().WaitAsync(Timeout);
+        Assert.True(_socket.TryReceiveAvailable(buffer, out received));
+        Assert.Equal(0, received);
+    }
+
+    [IoThreadsFact]
+    public async Task A_reset_by_the_peer_ends_a_wait_and_the_read_reports_it()
+    {
+        var waiting = _socket.WaitForDataAsync().AsTask();
+        _peer.LingerState = new LingerOption(true, 0);
+        _peer.Dispose();
+
+        await waiting.WaitAsync(Timeout);
+        var error = Assert.Throws<SocketException>(() => _socket.TryReceiveAvailable(new byte[64], out _));
+        Assert.Equal(SocketError.ConnectionReset, error.SocketErrorCode);
+    }
+
+    [IoThreadsFact]
+    public async Task Closing_the_socket_here_ends_a_wait_on_it()
+    {
+        var waiting = _socket.WaitForDataAsync().AsTask();
+        Assert.False(await Completes(waiting, Quiet));
+
+        _socket.Dispose(); // closing a descriptor removes it from epoll silently: the socket must wake its waiter itself
+
+        await waiting.WaitAsync(Timeout);
+        Assert.Throws<ObjectDisposedException>(() => _socket.TryReceiveAvailable(new byte[64], out _));
+    }
+
+    [IoThreadsFact]
+    public async Task A_send_to_a_full_socket_waits_for_room_and_completes_once_the_peer_reads()
+    {
+        var payload = new byte[32 * 1024 * 1024]; // far more than both kernel buffers hold
+        Random.Shared.NextBytes(payload);
+
+        var sending = _socket.SendAsync(payload).AsTask();
+        Assert.False(await Completes(sending, Quiet), "32 MiB fitted in the socket buffers: the test proves nothing");
+
+        var received = new byte[payload.Length];
+        var total = 0;
+        using var deadline = new CancellationTokenSource(Timeout);
+        while (total < received.Length)
+        {
+            total += await _peer.ReceiveAsync(received.AsMemory(total), deadline.Token);
+        }
+
+        await sending.WaitAsync(Timeout);
+        Assert.Equal(payload, received);
+    }
+
+    private static async Task<bool> Completes(Task task, TimeSpan within) => await Task.WhenAny(task, Task.Delay(within)) == task;
+
+    /// <summary>A test that runs where CbuffTcp has I/O threads (Linux on x86-64 or Arm64) and is skipped elsewhere.</summary>
+    private sealed class IoThreadsFactAttribute : FactAttribute
+    {
+        public IoThreadsFactAttribute()
+        {
+            if (!IoLoops.IsSupported)
+            {
+                Skip = "CbuffTcp's I/O threads need Linux on x86-64 or Arm64";
+            }
+        }
+    }
+}
