@@ -80,7 +80,7 @@ def bench(cell, server):
 w = print
 w("# Profiles")
 w("")
-w(f"Produced by `benchmarks/profile/run.sh {seconds}`: `cbuff serve` and the plain-sockets reference, each under the same")
+w(f"Produced by `benchmarks/profile/run.sh {seconds}`: `cbuff serve --io iothreads` and the plain-sockets reference, each under the same")
 w("`cbuff bench` load as the cell of [benchmarks.md](benchmarks.md), sampled with `perf record -e cpu-clock -g` (the")
 w("server process only; JIT-compiled methods named through `DOTNET_PerfMapEnabled=1`, with W^X off so perf can map")
 w(f"them) and counted with `perf stat`. Machine: {platform.platform()}, 2 cores shared with the load generator.")

@@ -31,7 +31,7 @@ declare -A load=(
 for cell in lat pipe mux conns bulk; do
   for server in cbuff sockets; do
     if [ "$server" = cbuff ]; then
-      cmd="dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode echo --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0"
+      cmd="dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode echo --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0 --io iothreads"
     else
       cmd="dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port"
     fi
