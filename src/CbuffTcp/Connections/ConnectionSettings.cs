@@ -62,7 +62,7 @@ internal sealed record ConnectionSettings(
 
     /// <summary>The transport for a plain (not TLS) socket: on an I/O thread when asked for and available, else the runtime's engine.</summary>
     public ConnectionTransport TransportFor(Socket socket) =>
-        IoMode == IoMode.IoThreads && IoLoops.IsSupported ? new IoSocket(socket) : new SocketTransport(socket);
+        IoMode == IoMode.IoThreads && IoLoops.IsAvailable ? new IoSocket(socket) : new SocketTransport(socket);
 
     /// <summary>True when some timeout is on, so a heartbeat has something to check.</summary>
     public bool HasTimeouts => IdleTimeout != Timeout.InfiniteTimeSpan || FrameTimeout != Timeout.InfiniteTimeSpan;

@@ -128,7 +128,7 @@ public sealed class IoSocketTests : IAsyncLifetime
     {
         public IoThreadsFactAttribute()
         {
-            if (!IoLoops.IsSupported)
+            if (!IoLoops.IsAvailable)
             {
                 Skip = "CbuffTcp's I/O threads need Linux on x86-64 or Arm64";
             }
