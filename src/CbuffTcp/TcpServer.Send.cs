@@ -92,6 +92,9 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>Bytes received from a client so far; 0 for an unknown id.</summary>
     internal long GetReceivedBytes(long clientId) => _clients.TryGet(clientId, out var connection) ? connection.ReceivedBytes : 0;
 
+    /// <summary>The I/O mode the server was configured with (hosting tests check it was bound).</summary>
+    internal IoMode IoMode => _options.IoMode;
+
     /// <summary>Whether that client's receive loop is waiting on it (its timeout clocks run); tests wait for it before moving a fake clock.</summary>
     internal bool IsWaitingOnPeer(long clientId) => _clients.TryGet(clientId, out var connection) && connection.IsAwaitingData;
 

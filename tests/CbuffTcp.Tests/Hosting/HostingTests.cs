@@ -19,11 +19,12 @@ public class HostingTests
     [Fact]
     public async Task The_server_starts_and_stops_with_the_host_and_its_handler_sends_through_the_injected_server()
     {
-        using var host = BuildHost(new() { ["CbuffTcp:Port"] = "0", ["CbuffTcp:Server:MaxConnections"] = "7" });
+        using var host = BuildHost(new() { ["CbuffTcp:Port"] = "0", ["CbuffTcp:Server:MaxConnections"] = "7", ["CbuffTcp:Server:IoMode"] = "IoThreads" });
         await host.StartAsync().WaitAsync(Bound);
         var server = host.Services.GetRequiredService<TcpServer<ReadOnlySequence<byte>>>();
         Assert.Equal(ServerStatus.Running, server.Status);
         Assert.Equal(7, server.ConnectionLimit); // bound from configuration
+        Assert.Equal(IoMode.IoThreads, server.IoMode);
 
         using (var client = await WireClient.ConnectAsync(server.LocalEndPoint!))
         {
