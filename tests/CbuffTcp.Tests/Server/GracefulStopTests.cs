@@ -99,11 +99,7 @@ public class GracefulStopTests
     public async Task A_hundred_start_stop_cycles_rebind_the_same_port_at_once_and_serve_each_time()
     {
         var handler = new EchoHandler();
-
-        // The listener's lifecycle is the same in both I/O modes; on the I/O threads this test failed to rebind
-        // ("address in use") in about 1 of 20 full runs under load, a cause not found yet (the performance issue's
-        // note tracks it). Pinned to the thread pool so the suite stays a signal; the IoThreads run covers the rest.
-        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler, new TcpServerOptions { IoMode = IoMode.ThreadPool });
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler);
         await fixture.Server.StopAsync();
 
         // A port outside the ephemeral range: between a stop and the next start, a port-0 port could be taken by any
@@ -113,7 +109,7 @@ public class GracefulStopTests
         {
             if (cycle > 0)
             {
-                await fixture.Server.StartAsync(endPoint);
+                await StartAgainAsync(fixture.Server, endPoint);
             }
 
             using var client = await WireClient.ConnectAsync(endPoint);
@@ -124,6 +120,28 @@ public class GracefulStopTests
         }
 
         Assert.Equal(100, handler.Events.Count(e => e.Kind == "disconnected"));
+    }
+
+    /// <summary>
+    /// Starts on the port just stopped. It failed "address in use" about once in 20 full runs (both suites at once),
+    /// with ss showing only TIME_WAIT sockets on the port right after. The likely cause: another test of this process
+    /// starting a child (cbuff serve, openssl) forks, and until the child execs it holds a copy of every descriptor,
+    /// the closed listener's too, keeping the port in LISTEN for that moment. Retried on that error alone, at most 1 s.
+    /// </summary>
+    private static async Task StartAgainAsync(TcpServer<ReadOnlySequence<byte>> server, IPEndPoint endPoint)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await server.StartAsync(endPoint);
+                return;
+            }
+            catch (System.Net.Sockets.SocketException ex) when (ex.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse && attempt < 100)
+            {
+                await Task.Delay(10);
+            }
+        }
     }
 
     private static async Task<IPEndPoint> StartOnFreePortBelowEphemeralRangeAsync(TcpServer<ReadOnlySequence<byte>> server)
