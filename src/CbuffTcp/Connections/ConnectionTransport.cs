@@ -9,8 +9,12 @@ internal abstract class ConnectionTransport : IDisposable
     /// <summary>Completes when data (or the end of the stream) is available, without holding a buffer while waiting.</summary>
     public abstract ValueTask<int> WaitForDataAsync();
 
-    /// <summary>Reads what is available into <paramref name="buffer"/>; 0 means the peer closed its side.</summary>
-    public abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer);
+    /// <summary>
+    /// Reads what is available into <paramref name="buffer"/>; 0 means the peer closed its side. Only for transports
+    /// without <see cref="SupportsTryReceive"/>: the others read with <see cref="TryReceiveAvailable"/>.
+    /// </summary>
+    public virtual ValueTask<int> ReceiveAsync(Memory<byte> buffer) =>
+        throw new NotSupportedException($"{GetType().Name} reads with {nameof(TryReceiveAvailable)}.");
 
     /// <summary>
     /// Whether <see cref="TryReceiveAvailable"/> reads (sockets); otherwise reads go through <see cref="ReceiveAsync"/>

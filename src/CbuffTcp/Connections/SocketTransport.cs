@@ -19,8 +19,6 @@ internal sealed class SocketTransport : ConnectionTransport
     // A zero-byte receive waits for data without a buffer, so idle connections hold no receive memory (as Kestrel does).
     public override ValueTask<int> WaitForDataAsync() => Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
 
-    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => Socket.ReceiveAsync(buffer, SocketFlags.None);
-
     public override bool SupportsTryReceive => true;
 
     public override bool TryReceiveAvailable(Span<byte> buffer, out int received)

@@ -75,20 +75,6 @@ internal sealed class IoSocket : ConnectionTransport
         }
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public override async ValueTask<int> ReceiveAsync(Memory<byte> buffer)
-    {
-        while (true)
-        {
-            if (TryReceiveAvailable(buffer.Span, out var received))
-            {
-                return received;
-            }
-
-            await _readable.WaitAsync().ConfigureAwait(false);
-        }
-    }
-
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
     {
