@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Connections.IoThreads;
+using CbuffTcp.Tests.Support;
 
 namespace CbuffTcp.Tests.Server;
 
@@ -122,16 +123,4 @@ public sealed class IoSocketTests : IAsyncLifetime
     }
 
     private static async Task<bool> Completes(Task task, TimeSpan within) => await Task.WhenAny(task, Task.Delay(within)) == task;
-
-    /// <summary>A test that runs where CbuffTcp has I/O threads (Linux on x86-64 or Arm64) and is skipped elsewhere.</summary>
-    private sealed class IoThreadsFactAttribute : FactAttribute
-    {
-        public IoThreadsFactAttribute()
-        {
-            if (!IoLoops.IsAvailable)
-            {
-                Skip = "CbuffTcp's I/O threads need Linux on x86-64 or Arm64";
-            }
-        }
-    }
 }

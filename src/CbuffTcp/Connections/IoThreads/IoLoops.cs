@@ -24,7 +24,7 @@ internal static class IoLoops
     {
         try
         {
-            return [.. Enumerable.Range(0, Environment.ProcessorCount).Select(static i => new IoLoop(i))];
+            return [.. Enumerable.Range(0, Environment.ProcessorCount).Select(static i => new IoLoop(i, IoSpinWindow.Configured))];
         }
         catch (System.ComponentModel.Win32Exception)
         {

@@ -18,10 +18,16 @@ internal sealed class IoSocket : ConnectionTransport
     private volatile bool _hungUp;
 
     public IoSocket(Socket socket)
+        : this(socket, IoLoops.Next())
+    {
+    }
+
+    /// <summary>On a given loop (tests use loops of their own).</summary>
+    public IoSocket(Socket socket, IoLoop loop)
     {
         socket.Blocking = false;
         _socket = socket;
-        _loop = IoLoops.Next();
+        _loop = loop;
         _loop.Register(this, (int)socket.SafeHandle.DangerousGetHandle());
     }
 
