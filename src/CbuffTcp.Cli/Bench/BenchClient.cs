@@ -22,7 +22,6 @@ internal sealed class BenchClient
     private readonly long[] _sentAt = new long[RingSize];
     private readonly byte[] _receive;
     private readonly byte[] _send;
-    private readonly byte[] _expected;
     private readonly uint[]? _lastFromSender;
     private uint _nextToSend;
     private uint _nextOwnExpected;
@@ -37,7 +36,6 @@ internal sealed class BenchClient
         _sends = index < options.Senders;
         _receive = new byte[Math.Max(64 * 1024, 2 * wire.FrameSize)];
         _send = new byte[wire.FrameSize * Math.Max(options.Depth, 64)];
-        _expected = new byte[wire.FrameSize];
         _lastFromSender = options.Mode == BenchMode.Broadcast ? new uint[options.Senders] : null;
     }
 
@@ -177,7 +175,7 @@ internal sealed class BenchClient
             _lastFromSender[sender] = sequence + 1;
         }
 
-        if (!_wire.IsExactly(received, sender, sequence, _expected))
+        if (!_wire.IsExactly(received, sender, sequence))
         {
             _stats.Error($"connection {_index}: message {sequence} of sender {sender} came back altered");
             return false;

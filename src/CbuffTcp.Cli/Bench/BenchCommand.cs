@@ -33,7 +33,7 @@ internal static class BenchCommand
         try
         {
             // The window is set once everyone is connected; nothing is sent before.
-            var stats = new BenchStats();
+            using var stats = new BenchStats();
             using (var connecting = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
             {
                 for (var i = 0; i < options.Connections; i += ConnectsAtOnce)
@@ -85,7 +85,7 @@ internal static class BenchCommand
 
             if (options.PlotPath is not null)
             {
-                BenchPlot.Write(options.PlotPath, report, stats.Latency, timeline.Samples);
+                BenchPlot.Write(options.PlotPath, report, stats.MergeLatency(), timeline.Samples);
                 Console.WriteLine($"plot written to {options.PlotPath}");
             }
 

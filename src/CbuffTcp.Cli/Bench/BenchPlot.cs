@@ -17,7 +17,7 @@ internal static class BenchPlot
     private static readonly (double Percentile, string Label)[] PercentileTicks =
         [(50, "50%"), (90, "90%"), (99, "99%"), (99.9, "99.9%"), (99.99, "99.99%"), (99.999, "99.999%"), (99.9999, "99.9999%")];
 
-    public static void Write(string path, BenchReport report, LongConcurrentHistogram latency, IReadOnlyList<(double Seconds, double MessagesPerSecond)> throughput)
+    public static void Write(string path, BenchReport report, HistogramBase latency, IReadOnlyList<(double Seconds, double MessagesPerSecond)> throughput)
     {
         var multiplot = new Multiplot();
         multiplot.AddPlots(2);
@@ -41,7 +41,7 @@ internal static class BenchPlot
     public static string? Check(string path) =>
         Path.GetExtension(path).ToLowerInvariant() is ".png" or ".svg" ? null : $"--plot: '{path}' must end in .png or .svg";
 
-    private static void DrawLatency(Plot plot, BenchReport report, LongConcurrentHistogram latency)
+    private static void DrawLatency(Plot plot, BenchReport report, HistogramBase latency)
     {
         var xs = new List<double>();
         var ys = new List<double>();

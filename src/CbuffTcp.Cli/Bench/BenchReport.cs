@@ -26,7 +26,7 @@ internal sealed record BenchReport(
     public static BenchReport From(BenchOptions options, BenchStats stats, TimeSpan cpu)
     {
         var seconds = options.Duration.TotalSeconds;
-        var h = stats.Latency;
+        var h = stats.MergeLatency();
         static double Us(long nanoseconds) => nanoseconds / 1000.0;
         var latency = h.TotalCount == 0
             ? new LatencyFigures(0, 0, 0, 0, 0, 0, 0, 0)

@@ -4,7 +4,7 @@ using HdrHistogram;
 namespace CbuffTcp.Cli.Bench;
 
 /// <summary>What all connections of a run measured inside the measured window (after the warm-up, before the end).</summary>
-internal sealed class BenchStats
+internal sealed class BenchStats : IDisposable
 {
     private long _measureFrom = long.MaxValue;
     private long _measureUntil = long.MaxValue;
@@ -13,8 +13,23 @@ internal sealed class BenchStats
     private long _errors;
     private string? _firstError;
 
-    /// <summary>Round-trip (or delivery) latency in nanoseconds, up to a minute, 3 significant digits.</summary>
-    public LongConcurrentHistogram Latency { get; } = new(1, 60_000_000_000, 3);
+    // Each thread records into its own histogram (no interlocked operation per message); they are merged when read.
+    private readonly ThreadLocal<LongHistogram> _latencyByThread = new(NewLatencyHistogram, trackAllValues: true);
+
+    /// <summary>
+    /// Round-trip (or delivery) latency in nanoseconds, up to a minute, 3 significant digits: every thread's recordings
+    /// merged into a new histogram. Call it once the connections have stopped.
+    /// </summary>
+    public LongHistogram MergeLatency()
+    {
+        var merged = NewLatencyHistogram();
+        foreach (var histogram in _latencyByThread.Values)
+        {
+            merged.Add(histogram);
+        }
+
+        return merged;
+    }
 
     public long Messages => Interlocked.Read(ref _messages);
 
@@ -36,7 +51,8 @@ internal sealed class BenchStats
     public void RecordLatency(long sentTimestamp, long receivedTimestamp)
     {
         var nanoseconds = (long)((receivedTimestamp - sentTimestamp) * (1_000_000_000.0 / Stopwatch.Frequency));
-        Latency.RecordValue(Math.Clamp(nanoseconds, 1, Latency.HighestTrackableValue));
+        var latency = _latencyByThread.Value!;
+        latency.RecordValue(Math.Clamp(nanoseconds, 1, latency.HighestTrackableValue));
     }
 
     /// <summary>Adds a connection's counts for the window; called once per read, not per message.</summary>
@@ -45,6 +61,10 @@ internal sealed class BenchStats
         Interlocked.Add(ref _messages, messages);
         Interlocked.Add(ref _bytes, bytes);
     }
+
+    public void Dispose() => _latencyByThread.Dispose();
+
+    private static LongHistogram NewLatencyHistogram() => new(1, 60_000_000_000, 3);
 
     public void Error(string what)
     {

@@ -18,28 +18,18 @@ internal sealed class BenchWire(WireProtocol protocol, int size)
     /// <summary>Writes message <paramref name="sequence"/> of <paramref name="sender"/> as one frame.</summary>
     public void Write(Span<byte> frame, int sender, uint sequence)
     {
-        var payload = frame.Slice(_header, size);
         Span<byte> id = stackalloc byte[16];
-        int idSize;
-        byte fill;
+        var idPart = Math.Min(WriteId(id, sender, sequence, out var fill), size);
         if (protocol == WireProtocol.Length)
         {
             BinaryPrimitives.WriteInt32BigEndian(frame, size);
-            BinaryPrimitives.WriteInt32BigEndian(id, sender);
-            BinaryPrimitives.WriteUInt32BigEndian(id[4..], sequence);
-            idSize = 8;
-            fill = (byte)(sequence ^ (uint)sender);
         }
         else
         {
-            WriteHex(id, (uint)sender);
-            WriteHex(id[8..], sequence);
-            idSize = 16;
-            fill = (byte)('g' + ((sequence + (uint)sender) % 20)); // g..z: never a line ending
             frame[size] = (byte)'\n';
         }
 
-        var idPart = Math.Min(idSize, size);
+        var payload = frame.Slice(_header, size);
         id[..idPart].CopyTo(payload);
         payload[idPart..].Fill(fill);
     }
@@ -53,11 +43,38 @@ internal sealed class BenchWire(WireProtocol protocol, int size)
             : ((int)ReadHex(payload), ReadHex(payload[8..]));
     }
 
-    /// <summary>True when <paramref name="frame"/> is exactly the frame <see cref="Write"/> makes for that message.</summary>
-    public bool IsExactly(ReadOnlySpan<byte> frame, int sender, uint sequence, Span<byte> scratch)
+    /// <summary>True when <paramref name="frame"/> is exactly the frame <see cref="Write"/> makes for that message (checked in place).</summary>
+    public bool IsExactly(ReadOnlySpan<byte> frame, int sender, uint sequence)
     {
-        Write(scratch, sender, sequence);
-        return frame.SequenceEqual(scratch[..FrameSize]);
+        if (frame.Length != FrameSize)
+        {
+            return false;
+        }
+
+        var framingIntact = protocol == WireProtocol.Length
+            ? BinaryPrimitives.ReadInt32BigEndian(frame) == size
+            : frame[size] == (byte)'\n';
+        Span<byte> id = stackalloc byte[16];
+        var idPart = Math.Min(WriteId(id, sender, sequence, out var fill), size);
+        var payload = frame.Slice(_header, size);
+        return framingIntact && payload[..idPart].SequenceEqual(id[..idPart]) && !payload[idPart..].ContainsAnyExcept(fill);
+    }
+
+    /// <summary>The id a message starts with (its size returned) and the byte that fills the rest of its payload.</summary>
+    private int WriteId(Span<byte> id, int sender, uint sequence, out byte fill)
+    {
+        if (protocol == WireProtocol.Length)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(id, sender);
+            BinaryPrimitives.WriteUInt32BigEndian(id[4..], sequence);
+            fill = (byte)(sequence ^ (uint)sender);
+            return 8;
+        }
+
+        WriteHex(id, (uint)sender);
+        WriteHex(id[8..], sequence);
+        fill = (byte)('g' + ((sequence + (uint)sender) % 20)); // g..z: never a line ending
+        return 16;
     }
 
     private static void WriteHex(Span<byte> destination, uint value)

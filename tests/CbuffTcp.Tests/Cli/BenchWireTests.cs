@@ -1,0 +1,57 @@
+using CbuffTcp.Cli;
+using CbuffTcp.Cli.Bench;
+
+namespace CbuffTcp.Tests.Cli;
+
+/// <summary>
+/// The frames <c>cbuff bench</c> sends and checks: the check accepts exactly the frame sent for that sender and
+/// sequence, and refuses any single byte changed anywhere in it, so a server that alters one byte is caught.
+/// </summary>
+public sealed class BenchWireTests
+{
+    [Theory]
+    [InlineData("Length", 0)]
+    [InlineData("Length", 5)]
+    [InlineData("Length", 8)]
+    [InlineData("Length", 32)]
+    [InlineData("Length", 300)]
+    [InlineData("Line", 1)]
+    [InlineData("Line", 16)]
+    [InlineData("Line", 32)]
+    [InlineData("Line", 300)]
+    public void The_check_accepts_the_frame_sent_and_refuses_any_byte_changed(string protocol, int size)
+    {
+        var wire = new BenchWire(Enum.Parse<WireProtocol>(protocol), size);
+        var frame = new byte[wire.FrameSize];
+        foreach (var (sender, sequence) in new[] { (0, 0u), (7, 1u), (999, 123_456u), (int.MaxValue, uint.MaxValue) })
+        {
+            wire.Write(frame, sender, sequence);
+            Assert.True(wire.IsExactly(frame, sender, sequence));
+            if (size >= (protocol == "Length" ? 8 : 16))
+            {
+                // The whole id fits (smaller messages carry part of it, so neighbours may look alike).
+                Assert.False(wire.IsExactly(frame, sender, sequence + 1), "another message's frame was accepted");
+            }
+
+            for (var i = 0; i < frame.Length; i++)
+            {
+                frame[i] ^= 0x01;
+                Assert.False(wire.IsExactly(frame, sender, sequence), $"byte {i} of {frame.Length} changed and accepted");
+                frame[i] ^= 0x01;
+            }
+
+            Assert.False(wire.IsExactly(frame.AsSpan(0, frame.Length - 1), sender, sequence), "a short frame was accepted");
+        }
+    }
+
+    [Theory]
+    [InlineData("Length", 8)]
+    [InlineData("Line", 16)]
+    public void A_frame_names_its_sender_and_sequence(string protocol, int size)
+    {
+        var wire = new BenchWire(Enum.Parse<WireProtocol>(protocol), size);
+        var frame = new byte[wire.FrameSize];
+        wire.Write(frame, 4242, 77_777u);
+        Assert.Equal((4242, 77_777u), wire.ReadId(frame));
+    }
+}
