@@ -4,7 +4,7 @@
 # Release, run one at a time on 127.0.0.1, interleaved across passes (the order rotates each pass), each cell driven by
 # `cbuff bench`, with the loopback ceiling measured by iperf3 in the same run. Writes docs/benchmarks.md.
 #
-# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x 6 servers x 6 cells x (seconds+2).
+# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x (6 servers x 5 cells x (seconds+4) + fanout + 6 x idle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passes="${1:-3}"
@@ -106,17 +106,30 @@ iperf3 -c 127.0.0.1 -p $((port + 1)) -t "$seconds" -J >"$out/iperf3.json"
 python3 -c "import json;b=json.load(open('$out/iperf3.json'))['end']['sum_received']['bits_per_second'];print(json.dumps({'server':'iperf3','cell':'bulk','megabytesPerSecond':b/8/1e6}))" >>"$results"
 
 servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty)
+cells=(conns lat pipe mux bulk)
+cell_args() {
+  case "$1" in
+    conns) echo "--connections 1000 --size 32 --depth 1" ;;
+    lat) echo "--connections 1 --size 32 --depth 1" ;;
+    pipe) echo "--connections 1 --size 32 --depth 64" ;;
+    mux) echo "--connections 100 --size 32 --depth 16" ;;
+    bulk) echo "--connections 1 --size 65536 --depth 4" ;;
+  esac
+}
+
+# Cell by cell, each server in turn on a fresh process (the order rotates each pass): servers compared in a cell run
+# seconds apart, so the host's drift over a pass (the machine is shared) falls on all of them alike, not on whoever ran
+# last. Every cell starts from a fresh server, so each has the same warm-up, and peak RSS after `conns` is that cell's.
 for pass in $(seq 1 "$passes"); do
   echo "pass $pass of $passes"
-  for i in "${!servers[@]}"; do
-    server=${servers[$(( (i + pass - 1) % ${#servers[@]} ))]}
-    start_server "$server"
-    run_cell "$server" "$pass" conns --connections 1000 --size 32 --depth 1   # first: its peak RSS is the server's peak so far
-    run_cell "$server" "$pass" lat --connections 1 --size 32 --depth 1
-    run_cell "$server" "$pass" pipe --connections 1 --size 32 --depth 64
-    run_cell "$server" "$pass" mux --connections 100 --size 32 --depth 16
-    run_cell "$server" "$pass" bulk --connections 1 --size 65536 --depth 4
-    stop_server
+  for cell in "${cells[@]}"; do
+    for i in "${!servers[@]}"; do
+      server=${servers[$(( (i + pass - 1) % ${#servers[@]} ))]}
+      start_server "$server"
+      # shellcheck disable=SC2046
+      run_cell "$server" "$pass" "$cell" $(cell_args "$cell")
+      stop_server
+    done
   done
   start_server cbuff broadcast
   run_cell cbuff "$pass" fanout --mode broadcast --connections 1000 --senders 1 --size 32 --depth 64
