@@ -37,6 +37,10 @@ internal sealed class SendQueue
     [ThreadStatic]
     private static SendQueue? t_deferringWake;
 
+    // Other clients' write loops this thread woke while deferring: woken together when the handler returns.
+    [ThreadStatic]
+    private static List<SendQueue>? t_heldWakes;
+
     public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool)
     {
         _pool = pool;
@@ -137,6 +141,7 @@ internal sealed class SendQueue
     /// Until <see cref="EndDeferringWake"/> on this thread, a wake-up of the write loop is held back; then the write
     /// loop runs on this thread and sends everything queued meanwhile. The connection's receive path wraps its
     /// handler call in this: an echo goes out with no hop to another thread, and a batch's replies in one send.
+    /// Wake-ups of other clients' write loops that the handler causes are held too, and go to the thread pool at the end.
     /// </summary>
     /// <returns>The queue this thread deferred for before (a handler's code can run another connection's handler), for <see cref="EndDeferringWake"/>.</returns>
     public SendQueue? BeginDeferringWake()
@@ -146,10 +151,23 @@ internal sealed class SendQueue
         return outer;
     }
 
-    /// <summary>Ends <see cref="BeginDeferringWake"/>; runs the write loop here if a wake-up was held back.</summary>
+    /// <summary>
+    /// Ends <see cref="BeginDeferringWake"/>: wakes the other clients' write loops the handler queued for (on the thread
+    /// pool, each once for all it queued), then runs this one's here if a wake-up was held back.
+    /// </summary>
     public void EndDeferringWake(SendQueue? outer)
     {
         t_deferringWake = outer;
+        if (outer is null && t_heldWakes is { Count: > 0 } held)
+        {
+            foreach (var queue in held)
+            {
+                queue._signal.Set();
+            }
+
+            held.Clear();
+        }
+
         if (_wakeDeferred)
         {
             _wakeDeferred = false;
@@ -160,9 +178,19 @@ internal sealed class SendQueue
 
     private void WakeWriter()
     {
-        if (ReferenceEquals(t_deferringWake, this))
+        var deferring = t_deferringWake;
+        if (ReferenceEquals(deferring, this))
         {
             _wakeDeferred = true; // only this thread reads it, in EndDeferringWake
+            return;
+        }
+
+        if (deferring is not null)
+        {
+            // A handler sending to another client: that client's write loop wakes once the handler returns, with all
+            // the handler queued for it in one send, rather than once per message. Only the thread that found the
+            // writer waiting gets here, once per wait, so the queue is held at most once.
+            (t_heldWakes ??= []).Add(this);
             return;
         }
 

@@ -5,7 +5,8 @@ namespace CbuffTcp.Tests.Server;
 
 /// <summary>
 /// A reply queued by a client's own handler goes out from the thread that handled the batch (no hop to the thread
-/// pool, one send for the batch's replies); a send to any other client wakes that client's write loop on the pool.
+/// pool, one send for the batch's replies); a send to any other client wakes that client's write loop on the pool,
+/// once the handler returns, once for all the handler queued for it.
 /// </summary>
 public class ReplyPathTests
 {
@@ -59,16 +60,55 @@ public class ReplyPathTests
         Assert.Equal(0, fixture.Server.TotalInlineWriteLoopWakeups());
     }
 
+    [Fact]
+    public async Task A_handlers_sends_to_another_client_wake_its_write_loop_once_when_the_handler_returns()
+    {
+        const int Messages = 40;
+        var handler = new ForwardingHandler { WorkPerMessage = TimeSpan.FromMilliseconds(2) };
+        await using var fixture = await ServerFixture<ForwardingHandler>.StartAsync(handler);
+        handler.Server = fixture.Server;
+        using var sender = await fixture.ConnectAsync();
+        using var receiver = await fixture.ConnectAsync();
+        await receiver.SendLengthFrameAsync("ready"u8);
+        Assert.Equal("ready"u8.ToArray(), await sender.ReadLengthFrameAsync());
+        var wakeupsBefore = fixture.Server.TotalWriteLoopWakeups();
+
+        // One write, so one batch for the handler, which takes 2 ms per message: a write loop woken at the first
+        // forward would have sent several times before the handler returned (on the I/O threads, 34 wake-ups were
+        // seen before the wake-ups were held; on the thread pool a wake-up queued to the handler's own worker
+        // happened to wait for it too, which nothing guaranteed).
+        var frames = Enumerable.Range(0, Messages).SelectMany(i => new byte[] { 0, 0, 0, 1, (byte)i }).ToArray();
+        await sender.SendAsync(frames);
+        for (var i = 0; i < Messages; i++)
+        {
+            Assert.Equal([(byte)i], await receiver.ReadLengthFrameAsync());
+        }
+
+        Assert.Equal(Messages, handler.LargestBatch); // else the test proves nothing
+        Assert.Equal(1, fixture.Server.TotalWriteLoopWakeups() - wakeupsBefore);
+    }
+
     /// <summary>Sends every message to every client but its sender.</summary>
     private sealed class ForwardingHandler : RecordingHandler
     {
         public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
 
+        /// <summary>Time the handler spends on each message after forwarding it (busy, as real work would be).</summary>
+        public TimeSpan WorkPerMessage { get; init; }
+
+        public int LargestBatch { get; private set; }
+
         protected override ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
         {
+            LargestBatch = Math.Max(LargestBatch, messages.Count);
             foreach (var message in messages)
             {
                 Server!.SendToAllClientsExcept(client.Id, message);
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                while (System.Diagnostics.Stopwatch.GetElapsedTime(started) < WorkPerMessage)
+                {
+                    Thread.SpinWait(100);
+                }
             }
 
             return ValueTask.CompletedTask;
