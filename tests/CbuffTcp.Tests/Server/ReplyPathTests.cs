@@ -38,16 +38,9 @@ public class ReplyPathTests
     [Fact]
     public async Task A_send_to_another_client_wakes_its_write_loop_on_the_thread_pool()
     {
-        var handler = new ForwardingHandler();
-        await using var fixture = await ServerFixture<ForwardingHandler>.StartAsync(handler);
-        handler.Server = fixture.Server;
-        using var sender = await fixture.ConnectAsync();
-        using var receiver = await fixture.ConnectAsync();
-
-        // A message from the receiver reaching the sender shows both are ready (a broadcast skips a client whose
-        // OnConnectedAsync has not returned yet).
-        await receiver.SendLengthFrameAsync("ready"u8);
-        Assert.Equal("ready"u8.ToArray(), await sender.ReadLengthFrameAsync());
+        await using var fixture = await ServerFixture<ForwardingHandler>.StartAsync(new ForwardingHandler());
+        using var pair = await ConnectReadyPairAsync(fixture);
+        var (sender, receiver) = (pair.Sender, pair.Receiver);
 
         for (var i = 0; i < RoundTrips; i++)
         {
@@ -66,11 +59,8 @@ public class ReplyPathTests
         const int Messages = 40;
         var handler = new ForwardingHandler { WorkPerMessage = TimeSpan.FromMilliseconds(2) };
         await using var fixture = await ServerFixture<ForwardingHandler>.StartAsync(handler);
-        handler.Server = fixture.Server;
-        using var sender = await fixture.ConnectAsync();
-        using var receiver = await fixture.ConnectAsync();
-        await receiver.SendLengthFrameAsync("ready"u8);
-        Assert.Equal("ready"u8.ToArray(), await sender.ReadLengthFrameAsync());
+        using var pair = await ConnectReadyPairAsync(fixture);
+        var (sender, receiver) = (pair.Sender, pair.Receiver);
         var wakeupsBefore = fixture.Server.TotalWriteLoopWakeups();
 
         // One write, so one batch for the handler, which takes 2 ms per message: a write loop woken at the first
@@ -86,6 +76,28 @@ public class ReplyPathTests
 
         Assert.Equal(Messages, handler.LargestBatch); // else the test proves nothing
         Assert.Equal(1, fixture.Server.TotalWriteLoopWakeups() - wakeupsBefore);
+    }
+
+    /// <summary>
+    /// Two clients of a forwarding server, both ready: a message from the receiver reaching the sender shows it (a
+    /// broadcast skips a client whose OnConnectedAsync has not returned yet).
+    /// </summary>
+    private static async Task<ClientPair> ConnectReadyPairAsync(ServerFixture<ForwardingHandler> fixture)
+    {
+        fixture.Handler.Server = fixture.Server;
+        var pair = new ClientPair(await fixture.ConnectAsync(), await fixture.ConnectAsync());
+        await pair.Receiver.SendLengthFrameAsync("ready"u8);
+        Assert.Equal("ready"u8.ToArray(), await pair.Sender.ReadLengthFrameAsync());
+        return pair;
+    }
+
+    private sealed record ClientPair(WireClient Sender, WireClient Receiver) : IDisposable
+    {
+        public void Dispose()
+        {
+            Sender.Dispose();
+            Receiver.Dispose();
+        }
     }
 
     /// <summary>Sends every message to every client but its sender.</summary>
