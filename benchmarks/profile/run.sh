@@ -42,8 +42,14 @@ for cell in lat pipe mux conns bulk; do
     dotnet "$cbuff" bench --port "$port" ${load[$cell]} --seconds "$((seconds + 2))" --warmup 1 --json "$out/$cell-$server.json" >"$out/bench.log" 2>&1 &
     bench=$!
     sleep 2
-    perf stat -e context-switches,task-clock -x, -o "$out/$cell-$server.stat" -p "$pid" -- sleep "$((seconds / 2))" >/dev/null 2>&1
-    perf record -e cpu-clock -F 499 -g -p "$pid" -o "$out/$cell-$server.data" -- sleep "$((seconds / 2))" >/dev/null 2>&1
+    # perf lists the process's threads when it starts; one that exits meanwhile (the thread pool retires workers) makes
+    # it fail with "Couldn't create thread/CPU maps": try again, at most three times.
+    for _ in 1 2 3; do
+      perf stat -e context-switches,task-clock -x, -o "$out/$cell-$server.stat" -p "$pid" -- sleep "$((seconds / 2))" >/dev/null 2>&1 && break
+    done
+    for _ in 1 2 3; do
+      perf record -e cpu-clock -F 499 -g -p "$pid" -o "$out/$cell-$server.data" -- sleep "$((seconds / 2))" >/dev/null 2>&1 && break
+    done
     wait "$bench" || true
     kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
     perf report -i "$out/$cell-$server.data" --no-children --sort dso -g none 2>/dev/null >"$out/$cell-$server.dso" || true
