@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark: CbuffTcp (`cbuff serve`) against three reference servers doing the same framed echo (4-byte
 # big-endian length, then the payload): plain Socket + Pipelines, Kestrel as a raw TCP server, DotNetty. All built in
-# Release, run one at a time on 127.0.0.1, interleaved across passes (the order rotates each pass), each cell driven by
+# Release, run one at a time on 127.0.0.1, cell by cell with each server in turn (the order rotates each pass), each cell driven by
 # `cbuff bench`, with the loopback ceiling measured by iperf3 in the same run. Writes docs/benchmarks.md.
 #
 # Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x (6 servers x 5 cells x (seconds+4) + fanout + 6 x idle).

@@ -61,6 +61,10 @@ internal static class ServeCommand
         {
             return CliError.Fail($"cannot listen on {options.Host}:{options.Port}: {ex.Message}");
         }
+        catch (InvalidOperationException ex)
+        {
+            return CliError.Fail(ex.Message); // a malformed runtime setting (the I/O threads' spin window)
+        }
 
         var endPoint = server.LocalEndPoint!;
         log.Line($"listening on {FormatEndPoint(endPoint)}");

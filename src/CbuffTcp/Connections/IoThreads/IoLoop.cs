@@ -154,7 +154,7 @@ internal sealed unsafe class IoLoop
     /// <summary>Within the spin window after the last event, checks for events without sleeping; then sleeps until one comes.</summary>
     private int WaitForEvents(byte* events, long lastEventAt)
     {
-        while (Stopwatch.GetTimestamp() - lastEventAt < _spinTicks)
+        while (_spinTicks > 0 && Stopwatch.GetTimestamp() - lastEventAt < _spinTicks)
         {
             var ready = EpollInterop.Wait(_epoll, events, MaxEventsPerWait, 0);
             if (ready != 0)
