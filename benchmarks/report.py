@@ -10,7 +10,10 @@ from collections import defaultdict
 
 results_path, passes, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 rows = [json.loads(line) for line in open(results_path)]
-iperf = next(r["megabytesPerSecond"] for r in rows if r["server"] == "iperf3")
+# iperf3 runs once per pass, just before that pass's bulk cells: the ceiling is the median, and each pass's bulk figures
+# are also set against the iperf3 of their own pass.
+iperf_by_pass = {r.get("run", 1): r["megabytesPerSecond"] for r in rows if r["server"] == "iperf3"}
+iperf = statistics.median(iperf_by_pass.values())
 runs = defaultdict(list)
 for r in rows:
     if r["server"] != "iperf3":
@@ -24,6 +27,7 @@ CELLS = [
     ("mux", "100 connections, 32 B, 16 in flight"),
     ("conns", "1,000 connections, 32 B, 1 in flight"),
     ("bulk", "1 connection, 64 KiB, 4 in flight"),
+    ("bulk-ig", "`bulk`, generator on inline completions"),
 ]
 
 
@@ -82,7 +86,7 @@ w("| --- | --- | " + " | ".join("---:" for _ in SERVERS) + " | ---: |")
 for cell, load in CELLS:
     if cell == "lat":
         figure, unit, lower = p99, "p99 µs", True
-    elif cell == "bulk":
+    elif cell.startswith("bulk"):
         figure, unit, lower = mbps, "MB/s", False
     else:
         figure, unit, lower = rate, "msg/s", False
@@ -91,7 +95,10 @@ for cell, load in CELLS:
     mine = median("cbuff", cell, figure)
     ratio = f"{mine / ref:.2f}× ({ref_name})" if mine and ref else "n/a"
     w(f"| `{cell}` {unit} | {load} | " + " | ".join(cells) + f" | {ratio} |")
-w(f"| `bulk` vs loopback | iperf3 in the same run: {iperf:,.0f} MB/s | {fmt(median('cbuff', 'bulk', mbps) / iperf * 100 if median('cbuff', 'bulk', mbps) else None)} % |" + " |" * len(SERVERS))
+iperf_range = f"{min(iperf_by_pass.values()):,.0f}-{max(iperf_by_pass.values()):,.0f}" if len(iperf_by_pass) > 1 else f"{iperf:,.0f}"
+for cell in ("bulk", "bulk-ig"):
+    w(f"| `{cell}` vs loopback | iperf3 in each pass: median {iperf:,.0f} MB/s ({iperf_range}) | "
+      + " | ".join(f"{fmt(median(s, cell, mbps) / iperf * 100 if median(s, cell, mbps) else None)} %" for s in SERVERS) + " | |")
 w("")
 w("Server CPU seconds per million messages (`mux`), and peak server RSS in MiB (read right after `conns`, on a fresh")
 w("server):")
@@ -125,7 +132,9 @@ for cell in ("mux", "pipe"):
 mine, (ref, name) = median("cbuff", "lat", p99), best("lat", p99, True)
 target("`lat` p99 ≤ best reference", mine, ref, lambda m, r: m <= r, f"{mine:.1f} µs vs {ref:.1f} µs ({name})" if mine and ref else "")
 mine = median("cbuff", "bulk", mbps)
-target("`bulk` MB/s ≥ 0.90× iperf3", mine, iperf, lambda m, r: m >= 0.9 * r, f"{mine / iperf:.2f}× ({mine:,.0f} of {iperf:,.0f} MB/s)" if mine else "")
+per_pass = sorted(mbps(r) / iperf_by_pass[r["run"]] for r in runs[("cbuff", "bulk")] if r["run"] in iperf_by_pass)
+per_pass_note = f"; per pass against that pass's iperf3: {', '.join(f'{x:.2f}×' for x in per_pass)}" if len(per_pass) > 1 else ""
+target("`bulk` MB/s ≥ 0.90× iperf3", mine, iperf, lambda m, r: m >= 0.9 * r, f"{mine / iperf:.2f}× ({mine:,.0f} of {iperf:,.0f} MB/s{per_pass_note})" if mine else "")
 mine, (ref, name) = median("cbuff", "conns", rate), best("conns", rate)
 target("`conns` msg/s ≥ best reference", mine, ref, lambda m, r: m >= r, f"{mine / ref:.2f}× {name}" if mine and ref else "")
 mine, (ref, name) = median("cbuff", "mux", cpu_per_million), best("mux", cpu_per_million, True)

@@ -2,9 +2,9 @@
 # End-to-end benchmark: CbuffTcp (`cbuff serve`) against three reference servers doing the same framed echo (4-byte
 # big-endian length, then the payload): plain Socket + Pipelines, Kestrel as a raw TCP server, DotNetty. All built in
 # Release, run one at a time on 127.0.0.1, cell by cell with each server in turn (the order rotates each pass), each cell driven by
-# `cbuff bench`, with the loopback ceiling measured by iperf3 in the same run. Writes docs/benchmarks.md.
+# `cbuff bench`, with the loopback ceiling measured by iperf3 in each pass. Writes docs/benchmarks.md.
 #
-# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x (6 servers x 5 cells x (seconds+4) + fanout + 6 x idle).
+# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x (6 servers x 6 cells x (seconds+4) + iperf3 + fanout + 6 x idle).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passes="${1:-3}"
@@ -61,7 +61,7 @@ run_cell() { # server pass cell bench-args...
   local server=$1 pass=$2 cell=$3; shift 3
   local before after json="$out/$server-$pass-$cell.json"
   before=$(cpu_ticks)
-  if ! dotnet "$cbuff" bench --port "$port" --seconds "$seconds" --warmup "$warmup" --json "$json" "$@" >"$out/bench.log" 2>&1; then
+  if ! env $(bench_env "$cell") dotnet "$cbuff" bench --port "$port" --seconds "$seconds" --warmup "$warmup" --json "$json" "$@" >"$out/bench.log" 2>&1; then
     echo "  $server $cell: bench reported errors: $(grep -m1 first: "$out/bench.log" || tail -1 "$out/bench.log")" >&2
   fi
   after=$(cpu_ticks)
@@ -99,16 +99,21 @@ run_idle() { # server pass: server RSS per idle connection at 19,000 (the load g
   printf "  %-9s %-6s %8.0f bytes of server RSS per idle connection (%s)\n" "$server" idle "$(( (after - before) * 1024 / 19000 ))" "$(tail -1 "$out/idle.log")"
 }
 
-echo "iperf3 loopback ceiling..."
-iperf3 -s -1 -p $((port + 1)) >/dev/null 2>&1 &
-sleep 0.5
-iperf3 -c 127.0.0.1 -p $((port + 1)) -t "$seconds" -J >"$out/iperf3.json"
-python3 -c "import json;b=json.load(open('$out/iperf3.json'))['end']['sum_received']['bits_per_second'];print(json.dumps({'server':'iperf3','cell':'bulk','megabytesPerSecond':b/8/1e6}))" >>"$results"
+run_iperf3() { # pass: the loopback ceiling, measured in each pass just before that pass's bulk cells (the host drifts)
+  iperf3 -s -1 -p $((port + 1)) >/dev/null 2>&1 &
+  local iperf_server=$!
+  sleep 0.5
+  iperf3 -c 127.0.0.1 -p $((port + 1)) -t "$seconds" -J >"$out/iperf3-$1.json"
+  wait "$iperf_server" || true
+  python3 -c "import json;b=json.load(open('$out/iperf3-$1.json'))['end']['sum_received']['bits_per_second'];print(json.dumps({'server':'iperf3','cell':'bulk','run':$1,'megabytesPerSecond':b/8/1e6}))" >>"$results"
+  printf "  %-9s %-6s %37.1f MB/s\n" iperf3 bulk "$(tail -1 "$results" | python3 -c "import json,sys;print(json.load(sys.stdin)['megabytesPerSecond'])")"
+}
 
 servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty)
-cells=(conns lat pipe mux bulk)
+cells=(conns lat pipe mux bulk bulk-ig)
 cell_args() {
   case "$1" in
+    bulk-ig) cell_args bulk ;;
     conns) echo "--connections 1000 --size 32 --depth 1" ;;
     lat) echo "--connections 1 --size 32 --depth 1" ;;
     pipe) echo "--connections 1 --size 32 --depth 64" ;;
@@ -117,12 +122,17 @@ cell_args() {
   esac
 }
 
+# `bulk-ig` is `bulk` with the generator's socket continuations inline on its epoll thread: a generator that costs about
+# half the CPU per byte, so `bulk` shows how much of the gap to iperf3 is the generator's. Not a target cell.
+bench_env() { if [ "$1" = bulk-ig ]; then echo DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1; fi; }
+
 # Cell by cell, each server in turn on a fresh process (the order rotates each pass): servers compared in a cell run
 # seconds apart, so the host's drift over a pass (the machine is shared) falls on all of them alike, not on whoever ran
 # last. Every cell starts from a fresh server, so each has the same warm-up, and peak RSS after `conns` is that cell's.
 for pass in $(seq 1 "$passes"); do
   echo "pass $pass of $passes"
   for cell in "${cells[@]}"; do
+    if [ "$cell" = bulk ]; then run_iperf3 "$pass"; fi
     for i in "${!servers[@]}"; do
       server=${servers[$(( (i + pass - 1) % ${#servers[@]} ))]}
       start_server "$server"

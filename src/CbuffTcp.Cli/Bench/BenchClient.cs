@@ -34,7 +34,7 @@ internal sealed class BenchClient
         _stats = stats;
         _index = index;
         _sends = index < options.Senders;
-        _receive = new byte[Math.Max(64 * 1024, 2 * wire.FrameSize)];
+        _receive = new byte[Math.Max(64 * 1024, 4 * wire.FrameSize)];
         _send = new byte[wire.FrameSize * Math.Max(options.Depth, 64)];
         _lastFromSender = options.Mode == BenchMode.Broadcast ? new uint[options.Senders] : null;
     }
@@ -112,11 +112,20 @@ internal sealed class BenchClient
 
     private async Task ReceiveAsync(CancellationToken stopSending, CancellationToken stop)
     {
-        var carried = 0;
+        // Received bytes not yet checked are _receive[start..end): a partial frame stays where it is while the buffer
+        // has room for a frame behind it, so large frames are not moved after every read.
+        var start = 0;
+        var end = 0;
         var frame = _wire.FrameSize;
         while (!(stopSending.IsCancellationRequested && (!_sends || Outstanding == 0)))
         {
-            var read = await _socket.ReceiveAsync(_receive.AsMemory(carried), stop).ConfigureAwait(false);
+            if (_receive.Length - end < Math.Max(frame, _receive.Length / 4))
+            {
+                _receive.AsSpan(start, end - start).CopyTo(_receive);
+                (start, end) = (0, end - start);
+            }
+
+            var read = await _socket.ReceiveAsync(_receive.AsMemory(end), stop).ConfigureAwait(false);
             if (read == 0)
             {
                 _stats.Error($"connection {_index}: the server closed the connection");
@@ -124,8 +133,8 @@ internal sealed class BenchClient
             }
 
             var now = Stopwatch.GetTimestamp();
-            var available = carried + read;
-            var offset = 0;
+            var available = end + read;
+            var offset = start;
             var own = 0;
             var counted = 0;
             for (; available - offset >= frame; offset += frame)
@@ -143,8 +152,7 @@ internal sealed class BenchClient
                 _stats.Add(counted, (long)counted * _options.Size);
             }
 
-            _receive.AsSpan(offset, available - offset).CopyTo(_receive);
-            carried = available - offset;
+            (start, end) = offset == available ? (0, 0) : (offset, available);
             if (_sends && _options.Rate is null && own > 0 && !stopSending.IsCancellationRequested)
             {
                 await SendAsync(own).ConfigureAwait(false); // closed loop: as many new as came back

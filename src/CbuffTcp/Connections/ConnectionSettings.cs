@@ -28,8 +28,11 @@ internal sealed record ConnectionSettings(
     /// <summary>The first read after a wait reads up to this much.</summary>
     public const int MinReadSize = 4 * 1024;
 
-    /// <summary>Reads that fill their buffer double the next one's size up to this, so bulk transfers take few calls.</summary>
-    public const int MaxReadSize = 64 * 1024;
+    /// <summary>
+    /// Reads that fill their buffer double the next one's size up to this, so bulk transfers take few calls. Larger than
+    /// a 64 KiB frame with its header, so such frames do not each take two reads and a move of the part left over.
+    /// </summary>
+    public const int MaxReadSize = 256 * 1024;
 
     /// <summary>Reads that complete without waiting, in a row, before a connection yields its thread to others.</summary>
     public const int ReadsBeforeYield = 8;

@@ -26,9 +26,14 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
     /// <summary>The bytes received and not yet consumed, for the protocol.</summary>
     public readonly ReadOnlySequence<byte> Data => _array is null ? ReadOnlySequence<byte>.Empty : new(_array, _start, _end - _start);
 
-    /// <summary>Free space after the data for the next read: at least <paramref name="readSize"/> bytes.</summary>
+    /// <summary>
+    /// Free space after the data for the next read: at least <paramref name="readSize"/> bytes, or what is left under
+    /// <c>maxLength</c> when that is less (never less than a frame's slack: the connection refuses input past it first).
+    /// </summary>
     public Memory<byte> GetReadMemory(int readSize)
     {
+        var room = maxLength - Length;
+        readSize = Math.Min(readSize, room);
         if (_array is null)
         {
             _array = pool.Rent(readSize);
@@ -38,7 +43,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
             MakeRoom(readSize);
         }
 
-        return _array.AsMemory(_end);
+        return _array.AsMemory(_end, Math.Min(_array.Length - _end, room));
     }
 
     /// <summary>Counts <paramref name="count"/> bytes just read into <see cref="GetReadMemory"/>'s space.</summary>

@@ -264,10 +264,11 @@ public partial class ServeCommandTests
     }
 
     [Theory]
-    [InlineData("length", "echo")]
-    [InlineData("line", "echo")]
-    [InlineData("length", "broadcast")]
-    public async Task Bench_against_serve_for_two_seconds_checks_every_byte_and_reports_no_errors(string protocol, string mode)
+    [InlineData("length", "echo", 64)]
+    [InlineData("line", "echo", 64)]
+    [InlineData("length", "broadcast", 64)]
+    [InlineData("length", "echo", 64 * 1024)] // frames that span reads on both sides
+    public async Task Bench_against_serve_for_two_seconds_checks_every_byte_and_reports_no_errors(string protocol, string mode, int size)
     {
         await using var serve = await ServeProcess.StartAsync("--protocol", protocol, "--mode", mode);
         var json = Path.Combine(Path.GetTempPath(), $"cbuff-bench-{Guid.NewGuid():N}.json");
@@ -275,7 +276,7 @@ public partial class ServeCommandTests
         {
             var (exitCode, output) = await ServeProcess.RunToEndAsync(
                 "bench", "--port", $"{serve.EndPoint.Port}", "--protocol", protocol, "--mode", mode,
-                "--connections", "8", "--depth", "8", "--size", "64", "--seconds", "2", "--warmup", "0.5", "--json", json);
+                "--connections", "8", "--depth", "8", "--size", $"{size}", "--seconds", "2", "--warmup", "0.5", "--json", json);
             Assert.True(exitCode == 0, output);
             Assert.Matches(@"errors\s+0\b", output);
             using var report = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(json));

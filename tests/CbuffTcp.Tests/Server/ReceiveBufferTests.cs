@@ -6,7 +6,7 @@ namespace CbuffTcp.Tests.Server;
 
 /// <summary>
 /// The receive buffer that sits between the socket and the protocol: it holds exactly the bytes not yet consumed, in
-/// order, however reads and consumption interleave; it never grows past what a read needs or its limit; it gives its
+/// order, however reads and consumption interleave; it never grows past what a read needs or its limit, nor offers a read room past that limit; it gives its
 /// array back as soon as it is empty; and frames of every size cross it intact on a real connection.
 /// </summary>
 public class ReceiveBufferTests
@@ -26,10 +26,17 @@ public class ReceiveBufferTests
             var largestNeed = 0; // the most bytes held plus room asked for since the buffer last held nothing
             for (var step = 0; step < 50; step++)
             {
-                var readSize = random.Next(2) == 0 ? 4096 : random.Next(1, 70_000);
+                var room = maxLength - buffer.Length; // the connection keeps this above zero: it refuses input before
+                if (room == 0)
+                {
+                    continue;
+                }
+
+                var readSize = random.Next(2) == 0 ? 4096 : random.Next(1, 300_000);
                 largestNeed = Math.Max(largestNeed, buffer.Length + readSize);
                 var memory = buffer.GetReadMemory(readSize);
-                Assert.True(memory.Length >= readSize, $"asked room for {readSize} bytes, got {memory.Length}");
+                Assert.True(memory.Length >= Math.Min(readSize, room), $"asked room for {readSize} bytes ({room} left under the limit), got {memory.Length}");
+                Assert.True(memory.Length <= room, $"offered {memory.Length} bytes with {buffer.Length} held: past the limit of {maxLength}");
                 Assert.True(pool.OutstandingBytes <= Math.Max(largestNeed, maxLength), $"holds {pool.OutstandingBytes} bytes; needed {largestNeed} at most, limit {maxLength}");
 
                 var received = random.Next(1, Math.Min(memory.Length, readSize) + 1);
@@ -75,6 +82,23 @@ public class ReceiveBufferTests
             buffer.Release();
             pool.AssertAllReturned();
         }
+    }
+
+    [Fact]
+    public void A_read_never_gets_room_past_the_limit_even_in_a_larger_pooled_array()
+    {
+        // The shared pool rounds up to a power of two: a 100,000-byte limit comes in a 131,072-byte array.
+        var buffer = new ReceiveBuffer(ArrayPool<byte>.Shared, 100_000);
+        buffer.GetReadMemory(4096);
+        buffer.Advance(4096);
+        var grown = buffer.GetReadMemory(ConnectionSettings.MaxReadSize);
+        Assert.Equal(100_000 - 4096, grown.Length);
+        buffer.Advance(56_000);
+
+        var memory = buffer.GetReadMemory(ConnectionSettings.MaxReadSize);
+
+        Assert.Equal(100_000 - 60_096, memory.Length);
+        buffer.Release();
     }
 
     [Fact]
