@@ -102,7 +102,7 @@ public sealed partial class TcpServer<TMessage>
     {
         var targets = _clients.GetSnapshot();
         var tally = new BroadcastTally(targets, exceptClientId);
-        _packer.Pack(message, tally, static (t, packet) => t.EnqueueAll(packet));
+        _packer.Pack(message, tally, static (t, packet) => t.EnqueueAll(packet.WrittenSpan));
         return new BroadcastResult(tally.Queued, tally.Rejected);
     }
 

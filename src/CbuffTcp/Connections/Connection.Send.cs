@@ -4,10 +4,14 @@ namespace CbuffTcp.Connections;
 
 internal sealed partial class Connection<TMessage>
 {
-    /// <summary>Queues bytes that are already packed (shared by a broadcast, or packed by <see cref="MessagePacker{TMessage}"/>).</summary>
-    public SendResult EnqueuePacked(ReadOnlySpan<byte> packet)
+    /// <summary>Queues bytes a broadcast packed once for every client (copied: the others share them).</summary>
+    public SendResult EnqueuePacked(ReadOnlySpan<byte> packet) => Enqueued(_sendQueue.TryEnqueue(packet));
+
+    /// <summary>Queues a message packed for this client alone: a large one joins an empty queue without a copy.</summary>
+    public SendResult EnqueuePacked(PackBuffer packed) => Enqueued(_sendQueue.TryEnqueue(packed));
+
+    private SendResult Enqueued(SendResult result)
     {
-        var result = _sendQueue.TryEnqueue(packet);
         if (result == SendResult.QueueFull)
         {
             _settings.Telemetry.Metrics?.SendQueueRejected();

@@ -10,7 +10,8 @@ namespace CbuffTcp.Connections;
 /// </summary>
 internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler, ILogger logger)
 {
-    public SendResult Pack<TState>(in TMessage message, TState state, Func<TState, ReadOnlySpan<byte>, SendResult> enqueue)
+    /// <summary>Packs, then calls <paramref name="enqueue"/> with the packed bytes (which it may copy or, once, <see cref="PackBuffer.Detach"/>).</summary>
+    public SendResult Pack<TState>(in TMessage message, TState state, Func<TState, PackBuffer, SendResult> enqueue)
     {
         var buffer = PackBuffer.Rent();
         try
@@ -25,7 +26,7 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
                 return SendResult.PackFailed;
             }
 
-            return enqueue(state, buffer.WrittenSpan);
+            return enqueue(state, buffer);
         }
         finally
         {

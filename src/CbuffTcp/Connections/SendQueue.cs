@@ -65,7 +65,20 @@ internal sealed class SendQueue
         }
     }
 
-    public SendResult TryEnqueue(ReadOnlySpan<byte> packet)
+    /// <summary>Queues a copy of <paramref name="packet"/>.</summary>
+    public SendResult TryEnqueue(ReadOnlySpan<byte> packet) => TryEnqueue(packet, adoptable: null);
+
+    /// <summary>
+    /// Queues what <paramref name="packed"/> holds. A message of at least <see cref="AdoptMinLength"/> bytes that finds the
+    /// queue empty becomes the queue's buffer as it is (the pack buffer gives its array away): large replies are copied
+    /// once, by the protocol's <c>Pack</c>, not twice.
+    /// </summary>
+    public SendResult TryEnqueue(PackBuffer packed) => TryEnqueue(packed.WrittenSpan, packed);
+
+    /// <summary>Messages at least this large join an empty queue without a copy; smaller ones are cheaper to copy than to re-rent for.</summary>
+    public const int AdoptMinLength = 16 * 1024;
+
+    private SendResult TryEnqueue(ReadOnlySpan<byte> packet, PackBuffer? adoptable)
     {
         bool wake;
         lock (_lock)
@@ -82,8 +95,16 @@ internal sealed class SendQueue
                 return SendResult.QueueFull;
             }
 
-            EnsurePendingCapacity(_pendingBytes + packet.Length);
-            packet.CopyTo(_pending.AsSpan(_pendingBytes));
+            if (_pending is null && adoptable is not null && packet.Length >= AdoptMinLength && ReferenceEquals(_pool, ArrayPool<byte>.Shared))
+            {
+                _pending = adoptable.Detach(); // from the shared pool, where Release returns it
+            }
+            else
+            {
+                EnsurePendingCapacity(_pendingBytes + packet.Length);
+                packet.CopyTo(_pending.AsSpan(_pendingBytes));
+            }
+
             _pendingBytes += packet.Length;
             _pendingMessages++;
             _pendingLengths?.Add(packet.Length);
