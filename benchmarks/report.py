@@ -98,7 +98,7 @@ for cell, load in CELLS:
 iperf_range = f"{min(iperf_by_pass.values()):,.0f}-{max(iperf_by_pass.values()):,.0f}" if len(iperf_by_pass) > 1 else f"{iperf:,.0f}"
 for cell in ("bulk", "bulk-ig"):
     w(f"| `{cell}` vs loopback | iperf3 in each pass: median {iperf:,.0f} MB/s ({iperf_range}) | "
-      + " | ".join(f"{fmt(median(s, cell, mbps) / iperf * 100 if median(s, cell, mbps) else None)} %" for s in SERVERS) + " | |")
+      + " | ".join(f"{median(s, cell, mbps) / iperf * 100:,.0f} %" if median(s, cell, mbps) else "n/a" for s in SERVERS) + " | |")
 w("")
 w("Server CPU seconds per million messages (`mux`), and peak server RSS in MiB (read right after `conns`, on a fresh")
 w("server):")
@@ -168,20 +168,33 @@ w("  spin too, for 50 µs after their last event, yielding the core between non-
 w("  ([handlers.md](handlers.md#which-threads-iomode)): in back-to-back A/B runs against the same build without it,")
 w("  `lat` went from 29,600 to 58,800 msg/s, `pipe` from 1.31M to 1.93M, and `mux` from 1.36-1.53M to 1.64-1.81M")
 w("  msg/s at 0.49-0.52 s of server CPU per million instead of 0.58-0.67: spinning costs less CPU than being woken.")
-w(f"- **`mux` ({mux_ratio:.2f}× here) and CPU per message ({cpu_ratio:.2f}× here) sit near their targets, within this")
-w("  machine's noise.** Per pass, over the two runs of 2026-11-30 (the same echo path; only the broadcast wake-ups")
-w("  changed between them): `mux` 0.91-1.43× the best reference (median 1.15×), CPU per message 0.64-1.05× (median")
-w("  0.83×); the earlier run's medians were 1.06× and 0.91×, the later one's 1.22× and 0.77×. Both cells saturate the")
-w("  two cores with server and generator together, and the generator spends more CPU per message (0.65-0.85 s per")
-w("  million) than any server, so what a cheaper server frees goes half to the generator. What CbuffTcp still spends")
-w("  per message beyond the echo is the framework's model: a pack into a per-thread buffer and a copy into the client's")
-w("  queue under its lock (about 8 % of `mux` samples in profiles.md: `Pack` 2.9 %, the queue's `Lock` 3.9 %, the")
-w("  copy 1 %), and decoding each frame into a message (3.7 %).")
+mux_passes = sorted(r["messagesPerSecond"] / max(x["messagesPerSecond"] for s in REFERENCES for x in runs[(s, "mux")] if x["run"] == r["run"])
+                    for r in runs[("cbuff", "mux")])
+w(f"- **`mux` ({mux_ratio:.2f}× here; per pass {', '.join(f'{x:.2f}×' for x in mux_passes)}) and CPU per message ({cpu_ratio:.2f}× here) sit at")
+w("  their targets within this machine's noise, on one side or the other from run to run.** Over the three runs of")
+w("  2026-11-30 (nine passes, the same echo path), `mux` measured 0.91-1.43× the best reference per pass (median 1.16×)")
+w("  and CPU per message 0.64-1.05× (median 0.81×); the runs' medians were 1.06×/0.91×, 1.22×/0.77× and 1.09×/0.88×.")
+w("  Both cells saturate the two cores with server and generator together, and the generator spends more CPU per message")
+w("  (0.65-0.85 s per million) than any server, so what a cheaper server frees goes half to the generator. What CbuffTcp")
+w("  still spends per message beyond the echo is the framework's model: a pack into a per-thread buffer and a copy into")
+w("  the client's queue under its lock (about 8 % of `mux` samples in profiles.md: `Pack` 2.9 %, the queue's `Lock` 3.9 %,")
+w("  the copy 1 %), and decoding each frame into a message (3.7 %).")
 bulk_ratio = median("cbuff", "bulk", mbps) / iperf
 if bulk_ratio < 0.90:
-    w(f"- **`bulk`** ({bulk_ratio:.2f}× of iperf3 here): 85 % kernel. An echo carries every byte over loopback twice and the generator reads and checks each")
-    w("  one, while iperf3 sends one way and discards. On 2026-11-25 (iperf3 at 3.5 GB/s) CbuffTcp reached 0.53× of it and")
-    w("  DotNetty, then the best reference, about 0.5×; 0.90× of iperf3 is out of reach for an echo on this machine.")
+    bulk_ig = median("cbuff", "bulk-ig", mbps)
+    ig_note = f"; {bulk_ig / iperf:.2f}× with the generator on inline completions, `bulk-ig`" if bulk_ig else ""
+    server_cores = median("cbuff", "bulk", lambda r: r["serverCpuSeconds"] / (r["seconds"] + r["warmup"]))
+    generator_cores = median("cbuff", "bulk", lambda r: r["benchCpuSeconds"] / r["seconds"])
+    w(f"- **`bulk`** ({bulk_ratio:.2f}× of iperf3 here, median of passes{ig_note}): the echo is CPU-bound on both sides at")
+    w(f"  once. CbuffTcp's server used {server_cores:.2f} of a core and the generator {generator_cores:.2f}, on a machine of two.")
+    w("  Every byte crosses loopback twice and is copied six times (the generator's send, the server's receive, its pack")
+    w("  into the client's queue, its send, the generator's receive and its check), where iperf3 sends one way, copies")
+    w("  each byte twice and checks nothing. Reads now grow to 256 KiB instead of 64 KiB: a 64 KiB frame with its header")
+    w("  took two reads and a move of its remainder, and the server's CPU per message in `bulk` fell by about a quarter")
+    w("  (40-46 to 31-33 s per million in alternated runs on 2026-11-30), which the thread-pool generator turns into")
+    w("  little throughput: it spends as much CPU per byte as the server. What the server still spends beyond the kernel's")
+    w("  copies is the reply's copy into the client's queue (`Pack`, about 20 % of its samples in `bulk`, perf, one run):")
+    w("  the framework's model, since a reply must outlive the receive buffer it was decoded from.")
 fanout_text = ("  the write loops of the 1,000 receivers wake once per batch the sender's handler broadcast, not once per message"
                " (the wake-ups wait for the handler to return): 2.3-3.5 million before, 4.9-6.2 million after, alternated"
                " run by run on 2026-11-30, a day the host ran iperf3 at half its speed of 2026-11-25 (5.8 million then,"
