@@ -178,8 +178,8 @@ w("  target is more often missed than met); the runs' medians were 1.06×/0.91×
 w("  Both cells saturate the two cores with server and generator together, and the generator spends more CPU per message")
 w("  (0.65-0.85 s per million) than any server, so what a cheaper server frees goes half to the generator. What CbuffTcp")
 w("  still spends per message beyond the echo is the framework's model: a pack into a per-thread buffer and a copy into")
-w("  the client's queue under its lock (about 8 % of `mux` samples in profiles.md: `Pack` 2.9 %, the queue's `Lock` 3.9 %,")
-w("  the copy 1 %), and decoding each frame into a message (3.7 %).")
+w("  the client's queue under its lock (about 6 % of `mux` samples in profiles.md: `Pack` 1.6 %, the queue's `Lock` 3.2 %,")
+w("  the copy 0.8 %), and decoding each frame into a message (`ReadPayloadLength` 2.1 %, `TryDepack` 1.3 %).")
 bulk_ratio = median("cbuff", "bulk", mbps) / iperf
 if bulk_ratio < 0.90:
     bulk_ig = median("cbuff", "bulk-ig", mbps)
