@@ -72,6 +72,6 @@ public class ProtocolBenchmarks
             protocol.Pack(message, writer);
         }
 
-        return new ReadOnlySequence<byte>(writer.WrittenMemory);
+        return new ReadOnlySequence<byte>(writer.WrittenSpan.ToArray()); // one array, as a connection's receive buffer hands it over
     }
 }

@@ -60,7 +60,10 @@ public sealed class LengthPrefixedProtocol : IProtocol<ReadOnlySequence<byte>>
             return false;
         }
 
-        var payloadLength = ReadPayloadLength(buffer);
+        // The header is almost always within the first segment (a connection's receive buffer is one array): read it
+        // there; copy it out only when it straddles segments.
+        var first = buffer.FirstSpan;
+        var payloadLength = first.Length >= HeaderSize ? ReadPayloadLength(first) : ReadStraddlingPayloadLength(buffer);
         if ((ulong)buffer.Length - (ulong)HeaderSize < payloadLength)
         {
             message = default;
@@ -88,11 +91,16 @@ public sealed class LengthPrefixedProtocol : IProtocol<ReadOnlySequence<byte>>
         output.WriteSequence(message);
     }
 
-    private ulong ReadPayloadLength(in ReadOnlySequence<byte> buffer)
+    private ulong ReadStraddlingPayloadLength(in ReadOnlySequence<byte> buffer)
     {
         Span<byte> header = stackalloc byte[8];
-        header = header[..HeaderSize];
         buffer.Slice(0, HeaderSize).CopyTo(header);
+        return ReadPayloadLength(header);
+    }
+
+    /// <summary>The payload length the header at the start of <paramref name="header"/> declares, checked against the limit.</summary>
+    private ulong ReadPayloadLength(ReadOnlySpan<byte> header)
+    {
         var declared = HeaderSize switch
         {
             1 => header[0],
