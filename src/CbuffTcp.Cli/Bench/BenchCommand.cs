@@ -76,7 +76,8 @@ internal static class BenchCommand
                 stats.Error($"{stuck.Count} connections still had {stuck.Sum(c => c.Outstanding)} messages unanswered {DrainTimeout.TotalSeconds:0} s after the end");
             }
 
-            var report = BenchReport.From(options, stats, cpu);
+            var latency = stats.MergeLatency();
+            var report = BenchReport.From(options, stats, latency, cpu);
             report.Print(Spectre.Console.AnsiConsole.Console);
             if (options.JsonPath is not null)
             {
@@ -85,7 +86,7 @@ internal static class BenchCommand
 
             if (options.PlotPath is not null)
             {
-                BenchPlot.Write(options.PlotPath, report, stats.MergeLatency(), timeline.Samples);
+                BenchPlot.Write(options.PlotPath, report, latency, timeline.Samples);
                 Console.WriteLine($"plot written to {options.PlotPath}");
             }
 

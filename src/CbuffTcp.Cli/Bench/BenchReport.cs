@@ -23,10 +23,10 @@ internal sealed record BenchReport(
     string? FirstError,
     double BenchCpuSeconds)
 {
-    public static BenchReport From(BenchOptions options, BenchStats stats, TimeSpan cpu)
+    /// <param name="h">The run's latencies (<see cref="BenchStats.MergeLatency"/>), in nanoseconds.</param>
+    public static BenchReport From(BenchOptions options, BenchStats stats, HistogramBase h, TimeSpan cpu)
     {
         var seconds = options.Duration.TotalSeconds;
-        var h = stats.MergeLatency();
         static double Us(long nanoseconds) => nanoseconds / 1000.0;
         var latency = h.TotalCount == 0
             ? new LatencyFigures(0, 0, 0, 0, 0, 0, 0, 0)

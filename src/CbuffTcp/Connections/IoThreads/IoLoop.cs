@@ -117,7 +117,10 @@ internal sealed unsafe class IoLoop
             var count = WaitForEvents(events, lastEventAt);
             if (count > 0)
             {
-                lastEventAt = Stopwatch.GetTimestamp();
+                if (_spinTicks > 0)
+                {
+                    lastEventAt = Stopwatch.GetTimestamp(); // only the spin window needs the clock
+                }
             }
             else if (count < 0)
             {
