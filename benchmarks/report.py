@@ -26,8 +26,8 @@ CELLS = [
     ("pipe", "1 connection, 32 B, 64 in flight"),
     ("mux", "100 connections, 32 B, 16 in flight"),
     ("conns", "1,000 connections, 32 B, 1 in flight"),
-    ("bulk", "1 connection, 64 KiB, 4 in flight"),
-    ("bulk-ig", "`bulk`, generator on inline completions"),
+    ("bulk", "1 connection, 64 KiB, 4 in flight; generator `--io inline`"),
+    ("bulk-tp", "`bulk`, generator on the thread pool"),
 ]
 
 
@@ -96,7 +96,7 @@ for cell, load in CELLS:
     ratio = f"{mine / ref:.2f}× ({ref_name})" if mine and ref else "n/a"
     w(f"| `{cell}` {unit} | {load} | " + " | ".join(cells) + f" | {ratio} |")
 iperf_range = f"{min(iperf_by_pass.values()):,.0f}-{max(iperf_by_pass.values()):,.0f}" if len(iperf_by_pass) > 1 else f"{iperf:,.0f}"
-for cell in ("bulk", "bulk-ig"):
+for cell in ("bulk", "bulk-tp"):
     w(f"| `{cell}` vs loopback | iperf3 in each pass: median {iperf:,.0f} MB/s ({iperf_range}) | "
       + " | ".join(f"{median(s, cell, mbps) / iperf * 100:,.0f} %" if median(s, cell, mbps) else "n/a" for s in SERVERS) + " | |")
 w("")
@@ -182,12 +182,12 @@ w("  the client's queue under its lock (about 6 % of `mux` samples in profiles.m
 w("  the copy 0.8 %), and decoding each frame into a message (`ReadPayloadLength` 2.1 %, `TryDepack` 1.3 %).")
 bulk_ratio = median("cbuff", "bulk", mbps) / iperf
 if bulk_ratio < 0.90:
-    bulk_ig = median("cbuff", "bulk-ig", mbps)
-    ig_note = f"; {bulk_ig / iperf:.2f}× with the generator on inline completions, `bulk-ig`" if bulk_ig else ""
+    bulk_tp = median("cbuff", "bulk-tp", mbps)
+    tp_note = f"; {bulk_tp / iperf:.2f}× with the thread-pool generator, `bulk-tp`" if bulk_tp else ""
     server_cores = median("cbuff", "bulk", lambda r: r["serverCpuSeconds"] / (r["seconds"] + r["warmup"]))
     generator_cores = median("cbuff", "bulk", lambda r: r["benchCpuSeconds"] / r["seconds"])
     busier = "the generator, not the server, is the busier side" if generator_cores > server_cores else "both sides are busy"
-    w(f"- **`bulk`** ({bulk_ratio:.2f}× of iperf3 here, median of passes{ig_note}): {busier}. CbuffTcp's server")
+    w(f"- **`bulk`** ({bulk_ratio:.2f}× of iperf3 here, median of passes{tp_note}): {busier}. CbuffTcp's server")
     w(f"  used {server_cores:.2f} of a core and the generator {generator_cores:.2f}, on a machine of two. Every byte crosses loopback")
     w("  twice and is copied five times (the generator's send, the server's receive, the protocol's pack of the reply, the")
     w("  server's send, the generator's receive) and read once more by the generator's check, where iperf3 sends one way,")
@@ -195,8 +195,7 @@ if bulk_ratio < 0.90:
     w("  256 KiB instead of 64 KiB (a 64 KiB frame with its header took two reads and a move of its remainder; server CPU")
     w("  per message in `bulk` 40-46 to 31-33 s per million, alternated runs), and a reply of 16 KiB or more that finds its")
     w("  client's queue empty becomes the queue's buffer instead of being copied into it (pack and queue copy 21 % to 16 %")
-    w("  of the server's samples, perf). The table's generator stays on the thread pool in every cell: on inline")
-    w("  completions it is cheaper, but CbuffTcp on its I/O threads then loses `lat` and `pipe` (below).")
+    w("  of the server's samples, perf).")
 fanout_text = ("  the write loops of the 1,000 receivers wake once per batch the sender's handler broadcast, not once per message"
                " (the wake-ups wait for the handler to return): 2.3-3.5 million before, 4.9-6.2 million after, alternated"
                " run by run on 2026-11-30, a day the host ran iperf3 at half its speed of 2026-11-25 (5.8 million then,"
@@ -205,13 +204,17 @@ if fan and fan < 5e6:
     w(f"- **`fanout`** ({fan / 1e6:.1f} million here): {fanout_text.strip()} What remains in the server's profile: the receivers'")
     w("  write loops on the thread pool, and the send queues' lock, which the broadcaster and each write loop both take.")
 w("")
-w("The generator (`cbuff bench`) runs on the thread pool, whose spinning workers keep both cores awake for every server")
-w("alike. Run on the runtime's inline completions (`DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1` on the bench process)")
-w("it costs less (0.42 s per million in `mux`), and CbuffTcp's lead grows where many connections keep the cores busy")
-w("(`mux` 1.4-1.9× the sockets server, `conns` 1.8×) but turns into a loss where one connection ping-pongs (`pipe` about")
-w("0.4×, `lat` 0.7-0.9× the references' rate): the generator's thread then sleeps between round trips, the scheduler puts it on the")
-w("I/O thread's core, and the two take turns on one core. The table keeps the thread-pool generator, as in every earlier")
-w("run (the `bulk-ig` rows alone show the other, for the gap to iperf3). `--rate` (open loop) paces with 1 ms timers, so its latencies include up to about a millisecond of the")
+w("The generator (`cbuff bench`) runs on the thread pool in every cell but `bulk`: its spinning workers keep both cores")
+w("awake for every server alike. With `--io inline` it runs its socket continuations on the runtime's socket engine thread")
+w("(`DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1` for the bench process) and costs less per message (0.42 s per million")
+w("in `mux`; about half per byte in `bulk`). In `bulk` the generator is the busier process, so since 2026-11-30 that cell")
+w("runs it inline for every server, to measure the servers rather than the generator (`bulk-tp` keeps the thread-pool")
+w("generator of the earlier runs, for comparison: 0.84× of iperf3 on e536d2a, where the inline generator gave 0.90×). In")
+w("the small-message cells the inline generator would favour CbuffTcp where many connections keep the cores busy (`mux`")
+w("1.4-1.9× the sockets server, `conns` 1.8×) and turn into a loss where one connection ping-pongs (`pipe` about 0.4×,")
+w("`lat` 0.7-0.9× the references' rate): the generator's thread then sleeps between round trips, the scheduler puts it on")
+w("the I/O thread's core, and the two take turns on one core. Those cells keep the thread-pool generator, as in every")
+w("earlier run. `--rate` (open loop) paces with 1 ms timers, so its latencies include up to about a millisecond of the")
 w("generator's own lateness; the table uses closed loop only.")
 w("")
 w("### What `idle` is made of")

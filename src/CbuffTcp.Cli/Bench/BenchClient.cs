@@ -40,6 +40,12 @@ internal sealed class BenchClient
         _lastFromSender = options.Mode == BenchMode.Broadcast ? new uint[options.Senders] : null;
     }
 
+    /// <summary>Reads this connection made, and how many of them resumed on a thread-pool thread (for <see cref="BenchIo"/>).</summary>
+    public long Reads { get; private set; }
+
+    /// <inheritdoc cref="Reads"/>
+    public long ReadsOnThreadPool { get; private set; }
+
     /// <summary>Own messages sent and not yet back.</summary>
     public long Outstanding => Volatile.Read(ref _nextToSend) - Volatile.Read(ref _nextOwnExpected);
 
@@ -128,6 +134,8 @@ internal sealed class BenchClient
             }
 
             var read = await _socket.ReceiveAsync(_receive.AsMemory(end), stop).ConfigureAwait(false);
+            Reads++;
+            ReadsOnThreadPool += Thread.CurrentThread.IsThreadPoolThread ? 1 : 0;
             if (read == 0)
             {
                 _stats.Error($"connection {_index}: the server closed the connection");

@@ -19,6 +19,17 @@ internal static class BenchCommand
         return closed == 0 ? 0 : 1;
     }
 
+    /// <summary>With <see cref="BenchIo.Inline"/>, reads must have resumed off the thread pool: else the switch came too late.</summary>
+    private static void CheckIo(BenchOptions options, List<BenchClient> clients, BenchStats stats)
+    {
+        var reads = clients.Sum(c => c.Reads);
+        var onThreadPool = clients.Sum(c => c.ReadsOnThreadPool);
+        if (options.Io == BenchIo.Inline && onThreadPool * 2 > reads)
+        {
+            stats.Error($"--io inline: {onThreadPool:N0} of {reads:N0} reads resumed on the thread pool; {InlineCompletionsVariable} did not take effect");
+        }
+    }
+
     public static Command Create() => CommandLineOptions.Command<BenchOptions>(
         "bench",
         "Load-tests a server that echoes (or broadcasts) the length or line wire format of cbuff serve, checks every byte that comes back, and reports messages/s, MB/s and latency percentiles.",
@@ -26,8 +37,16 @@ internal static class BenchCommand
         BenchOptions.From,
         RunAsync);
 
+    /// <summary>The runtime reads it when its socket engine starts, at the process's first asynchronous socket call.</summary>
+    private const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     private static async Task<int> RunAsync(BenchOptions options)
     {
+        if (options.Io == BenchIo.Inline)
+        {
+            Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1"); // before the first socket of the process
+        }
+
         var wire = new BenchWire(options.Protocol, options.Size);
         var clients = new List<BenchClient>(options.Connections);
         try
@@ -76,6 +95,7 @@ internal static class BenchCommand
                 stats.Error($"{stuck.Count} connections still had {stuck.Sum(c => c.Outstanding)} messages unanswered {DrainTimeout.TotalSeconds:0} s after the end");
             }
 
+            CheckIo(options, clients, stats);
             var latency = stats.MergeLatency();
             var report = BenchReport.From(options, stats, latency, cpu);
             report.Print(Spectre.Console.AnsiConsole.Console);

@@ -12,6 +12,19 @@ internal enum BenchMode
     Idle,
 }
 
+/// <summary>Where the generator's socket continuations run.</summary>
+internal enum BenchIo
+{
+    /// <summary>On the thread pool, as .NET runs them by default.</summary>
+    ThreadPool,
+
+    /// <summary>
+    /// On the runtime's socket engine thread (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c> for this process):
+    /// no hop to a pool thread per read, so less CPU per message when the generator is the busier side.
+    /// </summary>
+    Inline,
+}
+
 /// <summary>The parsed options of <c>cbuff bench</c>.</summary>
 internal sealed record BenchOptions(
     IPAddress Host,
@@ -25,6 +38,7 @@ internal sealed record BenchOptions(
     TimeSpan Duration,
     TimeSpan Warmup,
     double? Rate,
+    BenchIo Io,
     string? JsonPath,
     string? PlotPath)
 {
@@ -43,12 +57,13 @@ internal sealed record BenchOptions(
         public static readonly Option<int> Size = CommandLineOptions.Int("--size", "Payload bytes per message.", 32, 0, 64 * 1024 * 1024, "a message size in bytes");
         public static readonly Option<int> Depth = CommandLineOptions.Int("--depth", "Messages in flight per sender (closed loop).", 1, 1, 65_536, "a count from 1 to 65536");
         public static readonly Option<double> Rate = CommandLineOptions.Number("--rate", "Open loop instead: this many messages/s in all, each timed from when it was due.", 0, 1, "a number of messages per second");
+        public static readonly Option<BenchIo> Io = CommandLineOptions.Enum("--io", "threadpool: socket continuations run on the thread pool. inline: on the runtime's socket engine thread (DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 for this process), cheaper per message where the generator is the busier side, as with large messages.", BenchIo.ThreadPool);
         public static readonly Option<double> Seconds = CommandLineOptions.Number("--seconds", "Measured time, in seconds.", 10, 0.1, "a duration in seconds (at least 0.1)");
         public static readonly Option<double> Warmup = CommandLineOptions.Number("--warmup", "Unmeasured time first, in seconds.", 2, 0, "a duration in seconds");
         public static readonly Option<string?> Json = CommandLineOptions.Text("--json", "Also write the figures as JSON.", "FILE");
         public static readonly Option<string?> Plot = CommandLineOptions.Text("--plot", "Also draw latency by percentile and throughput over time (.png or .svg).", "FILE");
 
-        public static IEnumerable<Option> All => [Host, Port, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Seconds, Warmup, Json, Plot];
+        public static IEnumerable<Option> All => [Host, Port, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Io, Seconds, Warmup, Json, Plot];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -70,6 +85,7 @@ internal sealed record BenchOptions(
             TimeSpan.FromSeconds(result.GetValue(Cli.Seconds)),
             TimeSpan.FromSeconds(result.GetValue(Cli.Warmup)),
             rate == 0 ? null : rate,
+            result.GetValue(Cli.Io),
             result.GetValue(Cli.Json),
             plot);
         error = (plot is null ? null : BenchPlot.Check(plot)) ?? options.Validate();

@@ -14,6 +14,7 @@ internal sealed record BenchReport(
     int Size,
     int Depth,
     double? Rate,
+    string Io,
     double Seconds,
     long Messages,
     double MessagesPerSecond,
@@ -47,6 +48,7 @@ internal sealed record BenchReport(
             options.Size,
             options.Depth,
             options.Rate,
+            options.Io.ToString().ToLowerInvariant(),
             seconds,
             stats.Messages,
             stats.Messages / seconds,
@@ -63,7 +65,7 @@ internal sealed record BenchReport(
         var c = CultureInfo.InvariantCulture;
         var load = Rate is { } rate ? $"open loop at {rate.ToString("N0", c)} msg/s" : $"{Depth} in flight per sender";
         var plain = console.Profile.Out.Writer; // whole lines, never wrapped to the console's width
-        plain.WriteLine(string.Create(c, $"cbuff bench: {Protocol} {Mode}, {Connections:N0} connections ({Senders:N0} sending), {Size:N0}-byte messages, {load}, {Seconds:0.#} s"));
+        plain.WriteLine(string.Create(c, $"cbuff bench: {Protocol} {Mode}, {Connections:N0} connections ({Senders:N0} sending), {Size:N0}-byte messages, {load}, {Seconds:0.#} s, {Io} I/O"));
 
         var throughput = new Table().Border(TableBorder.Rounded);
         foreach (var header in new[] { "connections", "messages", "errors", "msg/s", "MB/s" })

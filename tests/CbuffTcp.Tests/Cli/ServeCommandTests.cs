@@ -184,6 +184,7 @@ public partial class ServeCommandTests
     [InlineData("--rate", "0", "--rate")]
     [InlineData("--protocol", "xml", "--protocol")]
     [InlineData("--plot", "out.jpg", "--plot: 'out.jpg' must end in .png or .svg")]
+    [InlineData("--io", "blocking", "--io")]
     public Task Bench_bad_options_get_a_clear_message_and_a_non_zero_exit(string name, string value, string expected, params string[] more) =>
         AssertRefusedAsync(["bench", name, value, .. more], expected);
 
@@ -268,7 +269,8 @@ public partial class ServeCommandTests
     [InlineData("line", "echo", 64)]
     [InlineData("length", "broadcast", 64)]
     [InlineData("length", "echo", 64 * 1024)] // frames that span reads on both sides
-    public async Task Bench_against_serve_for_two_seconds_checks_every_byte_and_reports_no_errors(string protocol, string mode, int size)
+    [InlineData("length", "echo", 64 * 1024, "inline")] // the bench fails if its reads still resumed on the thread pool
+    public async Task Bench_against_serve_for_two_seconds_checks_every_byte_and_reports_no_errors(string protocol, string mode, int size, string io = "threadpool")
     {
         await using var serve = await ServeProcess.StartAsync("--protocol", protocol, "--mode", mode);
         var json = Path.Combine(Path.GetTempPath(), $"cbuff-bench-{Guid.NewGuid():N}.json");
@@ -276,12 +278,13 @@ public partial class ServeCommandTests
         {
             var (exitCode, output) = await ServeProcess.RunToEndAsync(
                 "bench", "--port", $"{serve.EndPoint.Port}", "--protocol", protocol, "--mode", mode,
-                "--connections", "8", "--depth", "8", "--size", $"{size}", "--seconds", "2", "--warmup", "0.5", "--json", json);
+                "--connections", "8", "--depth", "8", "--size", $"{size}", "--io", io, "--seconds", "2", "--warmup", "0.5", "--json", json);
             Assert.True(exitCode == 0, output);
             Assert.Matches(@"errors\s+0\b", output);
             using var report = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(json));
             Assert.Equal(0, report.RootElement.GetProperty("errors").GetInt64());
             Assert.True(report.RootElement.GetProperty("messages").GetInt64() > 0, output);
+            Assert.Equal(io, report.RootElement.GetProperty("io").GetString());
         }
         finally
         {
