@@ -48,6 +48,40 @@ def cpu_per_million(r):
     return r["serverCpuSeconds"] / messages * 1e6 if messages else float("nan")
 
 
+def mux_pass_ratios(run_rows):
+    """Per pass: CbuffTcp's `mux` msg/s over the best reference's of the same pass, and its CPU per message over the lowest."""
+    by_pass = defaultdict(dict)
+    for r in run_rows:
+        if r.get("cell") == "mux":
+            by_pass[r["run"]][r["server"]] = r
+    ratios = []
+    for _, servers in sorted(by_pass.items()):
+        refs = [servers[s] for s in REFERENCES if s in servers]
+        if "cbuff" in servers and refs:
+            ratios.append((rate(servers["cbuff"]) / max(rate(r) for r in refs),
+                           cpu_per_million(servers["cbuff"]) / min(cpu_per_million(r) for r in refs)))
+    return ratios
+
+
+def past_runs(current_rows):
+    """The runs committed in docs/benchmarks-results.jsonl since the table went cell by cell (22cff7f, 2026-11-30),
+    oldest first, as (commit, date, per-pass `mux` ratios); the current run's own commit, if any, left out. Empty when
+    git or that history is not there (a shallow clone)."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+    try:
+        log = git("log", "--reverse", "--format=%h %ad", "--date=short", "22cff7f^..HEAD", "--", "docs/benchmarks-results.jsonl")
+        history = []
+        for line in log.splitlines():
+            commit, date = line.split()
+            past = [json.loads(x) for x in git("show", f"{commit}:docs/benchmarks-results.jsonl").splitlines() if x.strip()]
+            if past != current_rows:
+                history.append((commit, date, mux_pass_ratios(past)))
+        return history
+    except (OSError, subprocess.CalledProcessError):
+        return []
+
+
 def best(cell, figure, lower_is_better=False):
     values = [(median(s, cell, figure), s) for s in REFERENCES if median(s, cell, figure) is not None]
     return (min if lower_is_better else max)(values) if values else (None, None)
@@ -168,13 +202,17 @@ w("  spin too, for 50 µs after their last event, yielding the core between non-
 w("  ([handlers.md](handlers.md#which-threads-iomode)): in back-to-back A/B runs against the same build without it,")
 w("  `lat` went from 29,600 to 58,800 msg/s, `pipe` from 1.31M to 1.93M, and `mux` from 1.36-1.53M to 1.64-1.81M")
 w("  msg/s at 0.49-0.52 s of server CPU per million instead of 0.58-0.67: spinning costs less CPU than being woken.")
-mux_passes = sorted(r["messagesPerSecond"] / max(x["messagesPerSecond"] for s in REFERENCES for x in runs[(s, "mux")] if x["run"] == r["run"])
-                    for r in runs[("cbuff", "mux")])
-w(f"- **`mux` ({mux_ratio:.2f}× here; per pass {', '.join(f'{x:.2f}×' for x in mux_passes)}) and CPU per message ({cpu_ratio:.2f}× here) sit at")
-w("  their targets within this machine's noise, on one side or the other from run to run.** Over the four runs of")
-w("  2026-11-30 (twelve passes, the same echo path), `mux` measured 0.91-1.43× the best reference per pass (median 1.15×,")
-w("  at least 1.10× in 8 of 12) and CPU per message 0.64-1.05× (median 0.83×, at most 0.80× in only 4 of 12: the CPU")
-w("  target is more often missed than met); the runs' medians were 1.06×/0.91×, 1.22×/0.77×, 1.09×/0.88× and 1.06×/0.91×.")
+history = past_runs(rows)
+every_pass = [x for _, _, passes in history for x in passes] + mux_pass_ratios(rows)
+mux_all, cpu_all = [m for m, _ in every_pass], [c for _, c in every_pass]
+run_medians = [(statistics.median(m for m, _ in passes), statistics.median(c for _, c in passes)) for _, _, passes in history if passes]
+w(f"- **`mux` ({mux_ratio:.2f}× here; per pass {', '.join(f'{m:.2f}×' for m, _ in mux_pass_ratios(rows))}) and CPU per message ({cpu_ratio:.2f}× here;")
+w(f"  per pass {', '.join(f'{c:.2f}×' for _, c in mux_pass_ratios(rows))}) move around their targets from pass to pass.** Over this run and the")
+w(f"  {len(history)} committed before it since the table went cell by cell (2026-11-30; {len(every_pass)} passes, the `mux` cells")
+w(f"  of each pass against the best reference of that pass), `mux` measured {min(mux_all):.2f}-{max(mux_all):.2f}× (median")
+w(f"  {statistics.median(mux_all):.2f}×, at least 1.10× in {sum(m >= 1.10 for m in mux_all)} of {len(mux_all)}) and CPU per message")
+w(f"  {min(cpu_all):.2f}-{max(cpu_all):.2f}× (median {statistics.median(cpu_all):.2f}×, at most 0.80× in {sum(c <= 0.80 for c in cpu_all)} of {len(cpu_all)})"
+  + (f"; per run before this one, the medians of `mux`/CPU were {', '.join(f'{m:.2f}×/{c:.2f}×' for m, c in run_medians)} ({', '.join(f'{h}' for h, _, _ in history)})." if history else "."))
 w("  Both cells saturate the two cores with server and generator together, and the generator spends more CPU per message")
 w("  (0.65-0.85 s per million) than any server, so what a cheaper server frees goes half to the generator. What CbuffTcp")
 w("  still spends per message beyond the echo is the framework's model: a pack into a per-thread buffer and a copy into")
