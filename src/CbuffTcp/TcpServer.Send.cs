@@ -23,7 +23,7 @@ public sealed partial class TcpServer<TMessage>
             return SendResult.Closed;
         }
 
-        return _packer.Pack(message, connection, static (c, packet) => c.EnqueuePacked(packet));
+        return _packer.Pack(message, ref connection, static (ref Connection<TMessage> c, PackBuffer packet) => c.EnqueuePacked(packet));
     }
 
     /// <summary>
@@ -100,14 +100,13 @@ public sealed partial class TcpServer<TMessage>
 
     private BroadcastResult Broadcast(in TMessage message, long exceptClientId)
     {
-        var targets = _clients.GetSnapshot();
-        var tally = new BroadcastTally(targets, exceptClientId);
-        _packer.Pack(message, tally, static (t, packet) => t.EnqueueAll(packet.WrittenSpan));
+        var tally = new BroadcastTally(_clients.GetSnapshot(), exceptClientId);
+        _packer.Pack(message, ref tally, static (ref BroadcastTally t, PackBuffer packet) => t.EnqueueAll(packet.WrittenSpan));
         return new BroadcastResult(tally.Queued, tally.Rejected);
     }
 
-    /// <summary>Carries a broadcast's targets into the packer and counts the outcome.</summary>
-    private sealed class BroadcastTally(Connection<TMessage>[] targets, long exceptClientId)
+    /// <summary>Carries a broadcast's targets into the packer and counts the outcome (a struct: a broadcast allocates nothing).</summary>
+    private struct BroadcastTally(Connection<TMessage>[] targets, long exceptClientId)
     {
         public int Queued { get; private set; }
 

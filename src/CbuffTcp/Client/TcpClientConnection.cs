@@ -83,7 +83,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
             return SendResult.Closed;
         }
 
-        return _packer.Pack(message, connection, static (c, packet) => c.EnqueuePacked(packet));
+        return _packer.Pack(message, ref connection, static (ref Connection<TMessage> c, PackBuffer packet) => c.EnqueuePacked(packet));
     }
 
     /// <summary>

@@ -3,6 +3,9 @@ using Microsoft.Extensions.Logging;
 
 namespace CbuffTcp.Connections;
 
+/// <summary>Takes a packed message: <paramref name="state"/> by reference, so a struct's counts reach the caller with no allocation.</summary>
+internal delegate SendResult PackedMessageHandler<TState>(ref TState state, PackBuffer packed);
+
 /// <summary>
 /// Packs a message into this thread's <see cref="PackBuffer"/> and hands the bytes on. A throwing <c>Pack</c> is
 /// logged, reported through the handler's <c>OnError</c> and becomes <see cref="SendResult.PackFailed"/>, never an exception
@@ -11,7 +14,7 @@ namespace CbuffTcp.Connections;
 internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler, ILogger logger)
 {
     /// <summary>Packs, then calls <paramref name="enqueue"/> with the packed bytes (which it may copy or, once, <see cref="PackBuffer.Detach"/>).</summary>
-    public SendResult Pack<TState>(in TMessage message, TState state, Func<TState, PackBuffer, SendResult> enqueue)
+    public SendResult Pack<TState>(in TMessage message, ref TState state, PackedMessageHandler<TState> enqueue)
     {
         var buffer = PackBuffer.Rent();
         try
@@ -26,7 +29,7 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
                 return SendResult.PackFailed;
             }
 
-            return enqueue(state, buffer);
+            return enqueue(ref state, buffer);
         }
         finally
         {
