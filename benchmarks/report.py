@@ -65,8 +65,8 @@ def mux_pass_ratios(run_rows):
 
 def past_runs(current_rows):
     """The runs committed in docs/benchmarks-results.jsonl since the table went cell by cell (22cff7f, 2026-11-30),
-    oldest first, as (commit, date, per-pass `mux` ratios); the current run's own commit, if any, left out. Empty when
-    git or that history is not there (a shallow clone)."""
+    oldest first, as (commit, date, rows); the current run's own commit, if any, left out. Empty when git or that
+    history is not there (a shallow clone)."""
     def git(*args):
         return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
     try:
@@ -76,10 +76,14 @@ def past_runs(current_rows):
             commit, date = line.split()
             past = [json.loads(x) for x in git("show", f"{commit}:docs/benchmarks-results.jsonl").splitlines() if x.strip()]
             if past != current_rows:
-                history.append((commit, date, mux_pass_ratios(past)))
+                history.append((commit, date, past))
         return history
     except (OSError, subprocess.CalledProcessError):
         return []
+
+
+def fanout_passes(run_rows):
+    return [rate(r) for r in sorted(run_rows, key=lambda r: r.get("run", 0)) if r.get("cell") == "fanout" and r.get("server") == "cbuff"]
 
 
 def best(cell, figure, lower_is_better=False):
@@ -202,7 +206,7 @@ w("  spin too, for 50 µs after their last event, yielding the core between non-
 w("  ([handlers.md](handlers.md#which-threads-iomode)): in back-to-back A/B runs against the same build without it,")
 w("  `lat` went from 29,600 to 58,800 msg/s, `pipe` from 1.31M to 1.93M, and `mux` from 1.36-1.53M to 1.64-1.81M")
 w("  msg/s at 0.49-0.52 s of server CPU per million instead of 0.58-0.67: spinning costs less CPU than being woken.")
-history = past_runs(rows)
+history = [(commit, date, mux_pass_ratios(past)) for commit, date, past in past_runs(rows)]
 every_pass = [x for _, _, passes in history for x in passes] + mux_pass_ratios(rows)
 mux_all, cpu_all = [m for m, _ in every_pass], [c for _, c in every_pass]
 run_medians = [(statistics.median(m for m, _ in passes), statistics.median(c for _, c in passes)) for _, _, passes in history if passes]
@@ -225,7 +229,7 @@ if bulk_ratio < 0.90:
     server_cores = median("cbuff", "bulk", lambda r: r["serverCpuSeconds"] / (r["seconds"] + r["warmup"]))
     generator_cores = median("cbuff", "bulk", lambda r: r["benchCpuSeconds"] / r["seconds"])
     busier = "the generator, not the server, is the busier side" if generator_cores > server_cores else "both sides are busy"
-    w(f"- **`bulk`** ({bulk_ratio:.2f}× of iperf3 here, median of passes{tp_note}): {busier}. CbuffTcp's server")
+    w(f"- **`bulk`** ({bulk_ratio:.2f}× of iperf3 here, the ratio of the medians; per pass in the targets table{tp_note}): {busier}. CbuffTcp's server")
     w(f"  used {server_cores:.2f} of a core and the generator {generator_cores:.2f}, on a machine of two. Every byte crosses loopback")
     w("  twice and is copied five times (the generator's send, the server's receive, the protocol's pack of the reply, the")
     w("  server's send, the generator's receive) and read once more by the generator's check, where iperf3 sends one way,")
@@ -234,13 +238,21 @@ if bulk_ratio < 0.90:
     w("  per message in `bulk` 40-46 to 31-33 s per million, alternated runs), and a reply of 16 KiB or more that finds its")
     w("  client's queue empty becomes the queue's buffer instead of being copied into it (pack and queue copy 21 % to 16 %")
     w("  of the server's samples, perf).")
-fanout_text = ("  the write loops of the 1,000 receivers wake once per batch the sender's handler broadcast, not once per message"
-               " (the wake-ups wait for the handler to return): 2.3-3.5 million before, 4.9-6.2 million after, alternated"
-               " run by run on 2026-11-30, a day the host ran iperf3 at half its speed of 2026-11-25 (5.8 million then,"
-               " before the change). An absolute target moves with the host.")
-if fan and fan < 5e6:
-    w(f"- **`fanout`** ({fan / 1e6:.1f} million here): {fanout_text.strip()} What remains in the server's profile: the receivers'")
-    w("  write loops on the thread pool, and the send queues' lock, which the broadcaster and each write loop both take.")
+# `fanout` changed with 24f1c6b (write-loop wake-ups held until the handler returns): earlier runs measured other code.
+fanout_runs = [past for commit, _, past in past_runs(rows) if commit != "22cff7f"]
+fanout_history = [x for past in fanout_runs for x in fanout_passes(past)] + fanout_passes(rows)
+if fan and fanout_history:
+    w(f"- **`fanout`** ({fan / 1e6:.2f} million here; per pass {', '.join(f'{x / 1e6:.2f}' for x in fanout_passes(rows))}) sits at its absolute")
+    w(f"  target, which moves with the host: over this run and the {len(fanout_runs)} committed before it since the broadcast's wake-ups")
+    w(f"  are held until the handler returns (24f1c6b, 2026-11-30; {len(fanout_history)} passes),")
+    w(f"  {min(fanout_history) / 1e6:.1f}-{max(fanout_history) / 1e6:.1f} million deliveries/s (median {statistics.median(fanout_history) / 1e6:.2f}, at least 5 million in")
+    w(f"  {sum(x >= 5e6 for x in fanout_history)} of {len(fanout_history)}). The server and the generator (1,000 receiving connections) share the two cores. In the")
+    w("  server's profile (perf, 2026-11-30) a quarter of its samples sit in the send queues' lock (`Lock::Exit` 21 %, `Enter`")
+    w("  4 %): every message is copied into each of the 1,000 queues under that queue's lock, whose memory the receivers'")
+    w("  write loops, on the other core, touched last, and the lock's release waits for those writes. Tried on 2026-11-30 and")
+    w("  not kept, no better in alternated runs: a monitor on the queue object itself instead of a separate `Lock`, and one")
+    w("  lock for the write loop's release and next take. Batching a handler's broadcasts per queue (one lock and one copy")
+    w("  for all of them) would take most of it, but `SendToAllClients` answers each call with exact queued/refused counts.")
 w("")
 w("The generator (`cbuff bench`) runs on the thread pool in every cell but `bulk`: its spinning workers keep both cores")
 w("awake for every server alike. With `--io inline` it runs its socket continuations on the runtime's socket engine thread")
