@@ -68,7 +68,8 @@ def past_runs(current_rows):
     oldest first, as (commit, date, rows); the current run's own commit, if any, left out. Empty when git or that
     history is not there (a shallow clone)."""
     def git(*args):
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+        repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, cwd=repo).stdout
     try:
         log = git("log", "--reverse", "--format=%h %ad", "--date=short", "22cff7f^..HEAD", "--", "docs/benchmarks-results.jsonl")
         history = []
