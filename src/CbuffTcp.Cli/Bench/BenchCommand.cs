@@ -22,9 +22,14 @@ internal static class BenchCommand
     /// <summary>With <see cref="BenchIo.Inline"/>, reads must have resumed off the thread pool: else the switch came too late.</summary>
     private static void CheckIo(BenchOptions options, List<BenchClient> clients, BenchStats stats)
     {
+        if (options.Io != BenchIo.Inline)
+        {
+            return;
+        }
+
         var reads = clients.Sum(c => c.Reads);
         var onThreadPool = clients.Sum(c => c.ReadsOnThreadPool);
-        if (options.Io == BenchIo.Inline && onThreadPool * 2 > reads)
+        if (onThreadPool * 2 > reads)
         {
             stats.Error($"--io inline: {onThreadPool:N0} of {reads:N0} reads resumed on the thread pool; {InlineCompletionsVariable} did not take effect");
         }

@@ -19,9 +19,6 @@ internal sealed class PackBuffer : IBufferWriter<byte>
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
 
-    /// <summary>Bytes packed so far.</summary>
-    public int WrittenCount => _written;
-
     /// <summary>
     /// Gives the packed bytes' array away (rented from <see cref="ArrayPool{T}.Shared"/>; the taker returns it there), so a
     /// large message can join a send queue without a copy. The buffer starts over empty, with no array.

@@ -21,6 +21,10 @@ internal sealed class SendQueue
     private readonly int _maxMessages;
     private readonly ArrayPool<byte> _pool;
 
+    // A pack buffer's array comes from the shared pool, and the queue returns its buffers to its own pool: it can take
+    // one over only when the two are the same.
+    private readonly bool _adoptsPackBuffers;
+
     private byte[]? _pending;
     private int _pendingBytes;
     private int _pendingMessages;
@@ -44,6 +48,7 @@ internal sealed class SendQueue
     public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool)
     {
         _pool = pool;
+        _adoptsPackBuffers = ReferenceEquals(pool, ArrayPool<byte>.Shared);
         _maxBytes = maxBytes;
         _maxMessages = maxMessages;
         if (recordMessageLengths)
@@ -95,9 +100,9 @@ internal sealed class SendQueue
                 return SendResult.QueueFull;
             }
 
-            if (_pending is null && adoptable is not null && packet.Length >= AdoptMinLength && ReferenceEquals(_pool, ArrayPool<byte>.Shared))
+            if (_pending is null && adoptable is not null && packet.Length >= AdoptMinLength && _adoptsPackBuffers)
             {
-                _pending = adoptable.Detach(); // from the shared pool, where Release returns it
+                _pending = adoptable.Detach();
             }
             else
             {

@@ -24,7 +24,7 @@ public class SendQueueAdoptionTests
 
         Assert.Equal(SendResult.Queued, queue.TryEnqueue(packed));
 
-        Assert.Equal(0, packed.WrittenCount); // the array went with the message
+        Assert.Equal(0, packed.WrittenSpan.Length); // the array went with the message
         Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
         Assert.True(Unsafe.AreSame(ref packedAt, ref MemoryMarshal.GetArrayDataReference(outgoing.Buffer)), "the queue copied the message");
         AssertPattern(outgoing.Memory.Span, Large, 1);
@@ -45,7 +45,7 @@ public class SendQueueAdoptionTests
 
         Assert.Equal(SendResult.Queued, queue.TryEnqueue(second));
 
-        Assert.Equal(Large + 1, second.WrittenCount); // kept: the queue copied it behind the first
+        Assert.Equal(Large + 1, second.WrittenSpan.Length); // kept: the queue copied it behind the first
         Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
         Assert.False(Unsafe.AreSame(ref secondAt, ref MemoryMarshal.GetArrayDataReference(outgoing.Buffer)));
         AssertPattern(outgoing.Memory.Span[..Large], Large, 1);
@@ -66,7 +66,7 @@ public class SendQueueAdoptionTests
 
         Assert.Equal(SendResult.Queued, queue.TryEnqueue(packed));
 
-        Assert.Equal(length, packed.WrittenCount);
+        Assert.Equal(length, packed.WrittenSpan.Length);
         Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
         Assert.False(Unsafe.AreSame(ref packedAt, ref MemoryMarshal.GetArrayDataReference(outgoing.Buffer)));
         AssertPattern(outgoing.Memory.Span, length, 3);
