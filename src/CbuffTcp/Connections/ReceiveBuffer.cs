@@ -59,15 +59,22 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
         }
     }
 
+    /// <summary>The most bytes of a partial frame <see cref="TrimForWait"/> moves: a larger one keeps its array.</summary>
+    public const int MaxTrimmedLength = 4 * 1024;
+
     /// <summary>
     /// Before the connection waits on its peer holding a partial frame: a small one moves to an array of about its
     /// size, so a thousand clients trickling frames hold a thousand small arrays rather than a read buffer each.
-    /// Busy connections never get here (their next read is already there), so they never pay the copy.
     /// </summary>
+    /// <remarks>
+    /// A large partial frame stays where it is: a bulk sender's connection waits between reads with most of a frame
+    /// held, and moving it out and back into a large array at every wait cost a fifth of the server's CPU in a 64 KiB
+    /// echo. What a connection holds stays under its frame limit plus a read either way.
+    /// </remarks>
     public void TrimForWait()
     {
         var length = Length;
-        if (_array is null || _array.Length <= MinTrimmedSize || length > _array.Length / 4)
+        if (_array is null || _array.Length <= MinTrimmedSize || length > _array.Length / 4 || length > MaxTrimmedLength)
         {
             return;
         }

@@ -85,7 +85,7 @@ public sealed class DelimiterProtocol : IProtocol<ReadOnlySequence<byte>>
             throw new FrameTooLargeException(message.Length, MaxFrameSize);
         }
 
-        output.WriteSequence(message);
+        output.WriteSequence(message, bytesAfter: _delimiter.Length);
         output.Write(_delimiter);
     }
 

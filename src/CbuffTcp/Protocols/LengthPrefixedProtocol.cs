@@ -86,7 +86,8 @@ public sealed class LengthPrefixedProtocol : IProtocol<ReadOnlySequence<byte>>
         }
 
         var length = (ulong)message.Length + (LengthIncludesHeader ? (ulong)HeaderSize : 0);
-        WriteHeader(output.GetSpan(HeaderSize), length);
+        // Room for the whole frame at once: a writer that grows on demand then grows once, header included.
+        WriteHeader(output.GetSpan((int)Math.Min(HeaderSize + message.Length, Array.MaxLength)), length);
         output.Advance(HeaderSize);
         output.WriteSequence(message);
     }

@@ -120,6 +120,26 @@ public class ReceiveBufferTests
     }
 
     [Fact]
+    public void A_large_partial_frame_keeps_its_array_before_a_wait()
+    {
+        // A bulk sender's connection waits between reads holding most of a frame: moving it out and back at every
+        // wait would copy it twice per wait.
+        var pool = new CountingBufferPool();
+        var buffer = new ReceiveBuffer(pool, 1 << 20);
+        var memory = buffer.GetReadMemory(ConnectionSettings.MaxReadSize);
+        memory.Span[..(ReceiveBuffer.MaxTrimmedLength + 1)].Fill(9);
+        buffer.Advance(ReceiveBuffer.MaxTrimmedLength + 1);
+        var held = pool.OutstandingBytes;
+
+        buffer.TrimForWait();
+
+        Assert.Equal(held, pool.OutstandingBytes);
+        Assert.Equal(Enumerable.Repeat((byte)9, ReceiveBuffer.MaxTrimmedLength + 1), buffer.Data.ToArray());
+        buffer.Release();
+        pool.AssertAllReturned();
+    }
+
+    [Fact]
     public async Task Frames_from_empty_to_the_frame_limit_cut_anywhere_echo_intact_and_every_array_returns()
     {
         var options = new TcpServerOptions { MaxFrameSize = 1024 * 1024, SendQueueMaxBytes = 16 * 1024 * 1024 };
