@@ -36,7 +36,12 @@ internal sealed class BenchClient
         _index = index;
         _sends = index < options.Senders;
         _receive = new byte[Math.Max(64 * 1024, 4 * wire.FrameSize)];
-        _send = new byte[wire.FrameSize * Math.Max(options.Depth, 64)];
+        _send = new byte[wire.FrameSize * wire.Slots];
+        for (var slot = 0; slot < wire.Slots; slot++)
+        {
+            wire.Write(SlotFrame(slot), index, (uint)slot); // from now on a new message only renumbers its slot's frame
+        }
+
         _lastFromSender = options.Mode == BenchMode.Broadcast ? new uint[options.Senders] : null;
     }
 
@@ -214,29 +219,31 @@ internal sealed class BenchClient
     }
 
     /// <summary>
-    /// Sends <paramref name="count"/> new messages, as many per send call as the buffer holds. Each is timed from now,
-    /// or on a schedule: from <paramref name="firstDue"/>, one every <paramref name="ticksApart"/>.
+    /// Sends <paramref name="count"/> new messages, as many per send call as lie in a row in the slots' frames. Each is
+    /// timed from now, or on a schedule: from <paramref name="firstDue"/>, one every <paramref name="ticksApart"/>.
     /// </summary>
     private async ValueTask SendAsync(int count, long firstDue = 0, double ticksApart = 0)
     {
-        var perCall = _send.Length / _wire.FrameSize;
         var sent = 0;
         while (count > 0)
         {
-            var batch = Math.Min(count, perCall);
+            var first = _wire.SlotOf(_nextToSend);
+            var batch = Math.Min(count, _wire.Slots - first);
             var now = Stopwatch.GetTimestamp();
             for (var i = 0; i < batch; i++, sent++)
             {
                 var sequence = _nextToSend + (uint)i;
                 _sentAt[sequence & (RingSize - 1)] = firstDue == 0 ? now : firstDue + (long)(sent * ticksApart);
-                _wire.Write(_send.AsSpan(i * _wire.FrameSize, _wire.FrameSize), _index, sequence);
+                _wire.Renumber(SlotFrame(first + i), _index, sequence);
             }
 
             Volatile.Write(ref _nextToSend, _nextToSend + (uint)batch);
-            await _socket.SendAsync(_send.AsMemory(0, batch * _wire.FrameSize), SocketFlags.None).ConfigureAwait(false);
+            await _socket.SendAsync(_send.AsMemory(first * _wire.FrameSize, batch * _wire.FrameSize), SocketFlags.None).ConfigureAwait(false);
             count -= batch;
         }
     }
+
+    private Span<byte> SlotFrame(int slot) => _send.AsSpan(slot * _wire.FrameSize, _wire.FrameSize);
 
     /// <summary>
     /// Open loop: message k is due at start + k / rate, whether or not earlier ones came back, and its latency is

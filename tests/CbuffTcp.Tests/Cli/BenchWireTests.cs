@@ -45,6 +45,35 @@ public sealed class BenchWireTests
     }
 
     [Theory]
+    [InlineData("Length", 5)]
+    [InlineData("Length", 65_536)]
+    [InlineData("Line", 16)]
+    [InlineData("Line", 300)]
+    public void A_slot_frame_renumbered_for_a_later_message_is_that_message_s_frame(string protocol, int size)
+    {
+        // A sender writes each slot's frame once, then only renumbers it: what goes out must be the exact frame of the
+        // message, as a fresh write makes it, for every later message of the slot.
+        var wire = new BenchWire(Enum.Parse<WireProtocol>(protocol), size, slots: 50);
+        Assert.Equal(64, wire.Slots);
+        var random = new Random(size);
+        foreach (var sender in new[] { 0, 3, 1000 })
+        {
+            var first = (uint)random.Next(64);
+            var reused = new byte[wire.FrameSize];
+            wire.Write(reused, sender, first);
+            var fresh = new byte[wire.FrameSize];
+            foreach (var later in new[] { first + 64, first + (64 * 7), first + (64u * 1_000_003) })
+            {
+                Assert.Equal(wire.SlotOf(first), wire.SlotOf(later));
+                wire.Renumber(reused, sender, later);
+                wire.Write(fresh, sender, later);
+                Assert.Equal(fresh, reused);
+                Assert.True(wire.IsExactly(reused, sender, later));
+            }
+        }
+    }
+
+    [Theory]
     [InlineData("Length", 8)]
     [InlineData("Line", 16)]
     public void A_frame_names_its_sender_and_sequence(string protocol, int size)
