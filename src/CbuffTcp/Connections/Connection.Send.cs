@@ -26,7 +26,7 @@ internal sealed partial class Connection<TMessage>
         return result;
     }
 
-    /// <summary>Send queue to transport: sleeps until there is work, then sends everything queued with one call.</summary>
+    /// <summary>Send queue to transport: sleeps until there is work, then sends everything queued, one call per array of the queue.</summary>
     private async Task WriteLoopAsync()
     {
         try
@@ -48,7 +48,11 @@ internal sealed partial class Connection<TMessage>
 
                 try
                 {
-                    await _transport.SendAsync(outgoing.Memory).ConfigureAwait(false);
+                    for (var i = 0; i < outgoing.Count; i++)
+                    {
+                        await _transport.SendAsync(outgoing.Segments[i].Memory).ConfigureAwait(false);
+                    }
+
                     Volatile.Write(ref _sentMessages, _sentMessages + outgoing.Messages); // the write loop is the only writer
                     Volatile.Write(ref _sentBytes, _sentBytes + outgoing.Length);
                     if (outgoing.MessageLengths is { } lengths)
@@ -87,10 +91,18 @@ internal sealed partial class Connection<TMessage>
         await _callbackGate!.WaitAsync().ConfigureAwait(false);
         try
         {
+            // Messages lie in order, each within one segment.
+            var segment = 0;
             var offset = 0;
             foreach (var length in lengths)
             {
-                NotifySent(outgoing.Buffer, offset, length);
+                while (offset + length > outgoing.Segments[segment].Length)
+                {
+                    segment++;
+                    offset = 0;
+                }
+
+                NotifySent(outgoing.Segments[segment].Array, offset, length);
                 offset += length;
             }
         }

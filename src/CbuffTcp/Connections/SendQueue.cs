@@ -4,16 +4,22 @@ namespace CbuffTcp.Connections;
 
 /// <summary>
 /// One client's bounded queue of packed bytes. Any thread appends; the client's write loop takes everything queued
-/// at once, as one contiguous buffer, and sends it with one call. Bytes are counted exactly, from enqueue until the
-/// send that carried them completed, against both limits.
+/// at once and writes it in order. Bytes are counted exactly, from enqueue until the write that carried them
+/// completed, against both limits.
 /// </summary>
 /// <remarks>
+/// The bytes sit in a list of pooled arrays, each written once and never moved: small messages are copied into the
+/// last array while it has room (a burst of small replies goes out as one buffer), a new array is added when it has
+/// none, and a large message packed for this client alone joins as its pack buffer's own array, with no copy at all.
 /// The lock guards a memcpy and a few counters, never user code: producers pack outside it (see <see cref="PackBuffer"/>).
-/// An idle queue holds no buffer: the write loop returns each buffer to the pool after sending it.
+/// An idle queue holds no array: the write loop returns each to the pool after writing it.
 /// </remarks>
 internal sealed class SendQueue
 {
-    private const int InitialBufferSize = 4096;
+    private const int FirstChunkSize = 4096;
+
+    // Later chunks of a burst double up to this, so a long backlog of small messages is a few dozen arrays, not thousands.
+    private const int MaxChunkSize = 64 * 1024;
 
     private readonly Lock _lock = new();
     private readonly AsyncSignal _signal = new();
@@ -21,11 +27,15 @@ internal sealed class SendQueue
     private readonly int _maxMessages;
     private readonly ArrayPool<byte> _pool;
 
-    // A pack buffer's array comes from the shared pool, and the queue returns its buffers to its own pool: it can take
+    // A pack buffer's array comes from the shared pool, and the queue returns its arrays to its own pool: it can take
     // one over only when the two are the same.
     private readonly bool _adoptsPackBuffers;
 
-    private byte[]? _pending;
+    // Queued arrays in order; the last one takes copies while it has room. The write loop's arrays in flight are in
+    // _takenSegments: the two lists swap at each take, so neither is allocated again once grown.
+    private SendSegment[] _segments = [];
+    private int _segmentCount;
+    private SendSegment[] _takenSegments = [];
     private int _pendingBytes;
     private int _pendingMessages;
     private List<int>? _pendingLengths;
@@ -74,13 +84,13 @@ internal sealed class SendQueue
     public SendResult TryEnqueue(ReadOnlySpan<byte> packet) => TryEnqueue(packet, adoptable: null);
 
     /// <summary>
-    /// Queues what <paramref name="packed"/> holds. A message of at least <see cref="AdoptMinLength"/> bytes that finds the
-    /// queue empty becomes the queue's buffer as it is (the pack buffer gives its array away): large replies are copied
-    /// once, by the protocol's <c>Pack</c>, not twice.
+    /// Queues what <paramref name="packed"/> holds. A message of at least <see cref="AdoptMinLength"/> bytes joins the
+    /// queue as it is (the pack buffer gives its array away): large replies are copied once, by the protocol's
+    /// <c>Pack</c>, not twice.
     /// </summary>
     public SendResult TryEnqueue(PackBuffer packed) => TryEnqueue(packed.WrittenSpan, packed);
 
-    /// <summary>Messages at least this large join an empty queue without a copy; smaller ones are cheaper to copy than to re-rent for.</summary>
+    /// <summary>Messages at least this large join the queue without a copy; smaller ones are cheaper to copy than to re-rent for.</summary>
     public const int AdoptMinLength = 16 * 1024;
 
     private SendResult TryEnqueue(ReadOnlySpan<byte> packet, PackBuffer? adoptable)
@@ -100,14 +110,13 @@ internal sealed class SendQueue
                 return SendResult.QueueFull;
             }
 
-            if (_pending is null && adoptable is not null && packet.Length >= AdoptMinLength && _adoptsPackBuffers)
+            if (adoptable is not null && packet.Length >= AdoptMinLength && _adoptsPackBuffers)
             {
-                _pending = adoptable.Detach();
+                AddSegment(adoptable.Detach(), packet.Length);
             }
             else
             {
-                EnsurePendingCapacity(_pendingBytes + packet.Length);
-                packet.CopyTo(_pending.AsSpan(_pendingBytes));
+                CopyToTail(packet);
             }
 
             _pendingBytes += packet.Length;
@@ -147,10 +156,11 @@ internal sealed class SendQueue
                 return TakeOutcome.Wait;
             }
 
-            outgoing = new OutgoingBytes(_pending!, _pendingBytes, _pendingMessages, _pendingLengths);
+            outgoing = new OutgoingBytes(_segments, _segmentCount, _pendingBytes, _pendingMessages, _pendingLengths);
             _inFlightBytes = _pendingBytes;
             _inFlightMessages = _pendingMessages;
-            _pending = null;
+            (_segments, _takenSegments) = (_takenSegments, _segments); // the write loop released the other list before this take
+            _segmentCount = 0;
             _pendingBytes = 0;
             _pendingMessages = 0;
             (_pendingLengths, _spareLengths) = (_spareLengths, _pendingLengths);
@@ -226,11 +236,7 @@ internal sealed class SendQueue
     /// <summary>For the write loop, once the bytes it took were written (or failed): frees them from the limits.</summary>
     public void Release(in OutgoingBytes outgoing)
     {
-        if (outgoing.Buffer is { Length: > 0 } buffer)
-        {
-            _pool.Return(buffer);
-        }
-
+        ReturnSegments(outgoing.Segments, outgoing.Count);
         outgoing.MessageLengths?.Clear();
         lock (_lock)
         {
@@ -259,44 +265,67 @@ internal sealed class SendQueue
     /// <summary>Completes the queue and drops what was not sent (after a failed send or an abort). Returns the messages dropped.</summary>
     public int CompleteAndDiscard()
     {
-        byte[]? pending;
+        SendSegment[] segments;
+        int count;
         int dropped;
         lock (_lock)
         {
             _completed = true;
-            pending = _pending;
+            segments = _segments;
+            count = _segmentCount;
             dropped = _pendingMessages;
-            _pending = null;
+            _segmentCount = 0;
             _pendingBytes = 0;
             _pendingMessages = 0;
             _pendingLengths?.Clear();
         }
 
-        if (pending is not null)
-        {
-            _pool.Return(pending);
-        }
-
+        ReturnSegments(segments, count); // completed: no enqueue or take touches the list again
         return dropped;
     }
 
-    private void EnsurePendingCapacity(int needed)
+    /// <summary>Copies a message to the end of the last array, or to a new one when it has no room: what is queued never moves.</summary>
+    private void CopyToTail(ReadOnlySpan<byte> packet)
     {
-        if (_pending is not null && needed <= _pending.Length)
+        if (_segmentCount > 0)
         {
-            return;
+            ref var tail = ref _segments[_segmentCount - 1];
+            if (tail.Array.Length - tail.Length >= packet.Length)
+            {
+                packet.CopyTo(tail.Array.AsSpan(tail.Length));
+                tail.Length += packet.Length;
+                return;
+            }
         }
 
-        // Doubling, but never past the byte limit: a queue at its cap holds a buffer of about its cap, not twice that.
-        var doubled = Math.Min(Math.Max(InitialBufferSize, (_pending?.Length ?? 0) * 2), _maxBytes);
-        var grown = _pool.Rent(Math.Max(needed, doubled));
-        if (_pending is not null)
+        // Each new array of a burst twice the last, never past the byte limit (a queue at its cap holds about its cap).
+        var size = _segmentCount == 0 ? FirstChunkSize : Math.Clamp(_segments[_segmentCount - 1].Array.Length * 2, FirstChunkSize, MaxChunkSize);
+        var chunk = _pool.Rent(Math.Max(packet.Length, Math.Min(size, _maxBytes)));
+        packet.CopyTo(chunk);
+        AddSegment(chunk, packet.Length);
+    }
+
+    private void AddSegment(byte[] array, int length)
+    {
+        if (_segmentCount == _segments.Length)
         {
-            _pending.AsSpan(0, _pendingBytes).CopyTo(grown);
-            _pool.Return(_pending);
+            Array.Resize(ref _segments, Math.Max(4, _segments.Length * 2)); // grows once to what bursts need, then reused
         }
 
-        _pending = grown;
+        _segments[_segmentCount++] = new SendSegment(array, length);
+    }
+
+    private void ReturnSegments(SendSegment[] segments, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            if (segments[i].Array is { Length: > 0 } array)
+            {
+                _pool.Return(array);
+            }
+        }
+
+        Array.Clear(segments, 0, count);
     }
 }
 
@@ -305,10 +334,4 @@ internal enum TakeOutcome
     Taken,
     Wait,
     Completed,
-}
-
-/// <summary>The bytes one write-loop pass took: <see cref="Length"/> bytes of <see cref="Buffer"/>, holding <see cref="Messages"/> messages.</summary>
-internal readonly record struct OutgoingBytes(byte[] Buffer, int Length, int Messages, List<int>? MessageLengths)
-{
-    public ReadOnlyMemory<byte> Memory => Buffer.AsMemory(0, Length);
 }

@@ -1,0 +1,16 @@
+namespace CbuffTcp.Connections;
+
+/// <summary>
+/// The bytes one write-loop pass took: the first <see cref="Count"/> of <see cref="Segments"/>, in order,
+/// <see cref="Length"/> bytes in all, holding <see cref="Messages"/> messages (each within one segment).
+/// </summary>
+internal readonly record struct OutgoingBytes(SendSegment[] Segments, int Count, int Length, int Messages, List<int>? MessageLengths);
+
+/// <summary>One pooled array of a send queue and how many of its bytes are queued (from its start).</summary>
+internal struct SendSegment(byte[] array, int length)
+{
+    public byte[] Array = array;
+    public int Length = length;
+
+    public readonly ReadOnlyMemory<byte> Memory => Array.AsMemory(0, Length);
+}

@@ -1,0 +1,196 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using CbuffTcp.Connections;
+using CbuffTcp.Tests.Support;
+
+namespace CbuffTcp.Tests.Server;
+
+/// <summary>
+/// The send queue's arrays: a large message packed for one client joins the queue as the pack buffer's own array,
+/// wherever it lands in the queue (no second copy); anything else is copied: a small message, a broadcast's shared
+/// bytes, or anything into a queue whose arrays come from a pool of the user's own. Whatever the mix, the write loop
+/// takes exactly the bytes queued, in order, in few arrays, and every array goes back to its pool.
+/// </summary>
+public class SendQueueSegmentTests
+{
+    private const int Large = SendQueue.AdoptMinLength;
+
+    [Fact]
+    public void Large_messages_are_sent_from_their_pack_buffers_arrays_wherever_they_join_the_queue()
+    {
+        var queue = new SendQueue(1 << 20, 1000, recordMessageLengths: false, ArrayPool<byte>.Shared);
+        var expected = new List<byte>();
+        Assert.Equal(SendResult.Queued, queue.TryEnqueue(Pattern(100, 1)));
+        expected.AddRange(Pattern(100, 1));
+        var adopted = new List<byte[]>();
+        foreach (var (length, seed) in new[] { (Large, 2), (Large + 1, 3) })
+        {
+            var packed = PackBuffer.Rent();
+            adopted.Add(Pack(packed, Pattern(length, seed)));
+
+            Assert.Equal(SendResult.Queued, queue.TryEnqueue(packed));
+
+            Assert.Equal(0, packed.WrittenSpan.Length); // the array went with the message
+            PackBuffer.Return(packed);
+            expected.AddRange(Pattern(length, seed));
+        }
+
+        Assert.Equal(SendResult.Queued, queue.TryEnqueue(Pattern(10, 4)));
+        expected.AddRange(Pattern(10, 4));
+
+        Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
+        var arrays = Enumerable.Range(0, outgoing.Count).Select(i => outgoing.Segments[i].Array).ToList();
+        Assert.Contains(arrays, a => ReferenceEquals(a, adopted[0]));
+        Assert.Contains(arrays, a => ReferenceEquals(a, adopted[1]));
+        Assert.Equal(expected, Concatenated(outgoing));
+        Assert.Equal(4, outgoing.Messages);
+        queue.Release(outgoing);
+    }
+
+    [Theory]
+    [InlineData(Large - 1, false)] // small: copied
+    [InlineData(Large, true)] // a pool of the user's own: copied, so every array goes back where it came from
+    public void Other_messages_are_copied(int length, bool ownPool)
+    {
+        var pool = new CountingBufferPool();
+        var queue = new SendQueue(1 << 20, 1000, recordMessageLengths: false, ownPool ? pool : ArrayPool<byte>.Shared);
+        var packed = PackBuffer.Rent();
+        var packedArray = Pack(packed, Pattern(length, 3));
+
+        Assert.Equal(SendResult.Queued, queue.TryEnqueue(packed));
+
+        Assert.Equal(length, packed.WrittenSpan.Length);
+        Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
+        Assert.False(ReferenceEquals(packedArray, outgoing.Segments[0].Array));
+        Assert.Equal(Pattern(length, 3), Concatenated(outgoing));
+        queue.Release(outgoing);
+        PackBuffer.Return(packed);
+        pool.AssertAllReturned();
+    }
+
+    [Fact]
+    public void A_long_backlog_of_small_messages_goes_out_in_few_arrays()
+    {
+        var pool = new CountingBufferPool();
+        var queue = new SendQueue(1 << 20, 100_000, recordMessageLengths: false, pool);
+        var expected = new List<byte>();
+        for (var i = 0; i < 10_000; i++)
+        {
+            var message = Pattern(36, i);
+            Assert.Equal(SendResult.Queued, queue.TryEnqueue(message));
+            expected.AddRange(message);
+        }
+
+        Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
+
+        // 360,000 bytes: arrays that double from 4 KiB to 64 KiB, so about ten, none of them ever copied into another.
+        Assert.InRange(outgoing.Count, 1, 12);
+        Assert.Equal(outgoing.Count, pool.Outstanding); // no array was given up for a larger one
+        Assert.Equal(expected, Concatenated(outgoing));
+        queue.Release(outgoing);
+        pool.AssertAllReturned();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Any_mix_of_messages_and_takes_sends_exactly_the_bytes_queued_in_order(bool sharedPool)
+    {
+        var counting = new CountingBufferPool();
+        var random = new Random(sharedPool ? 11 : 12);
+        for (var round = 0; round < 200; round++)
+        {
+            var queue = new SendQueue(1 << 20, 1000, recordMessageLengths: true, sharedPool ? ArrayPool<byte>.Shared : counting);
+            var expected = new List<byte>();
+            var expectedLengths = new List<int>();
+            var sent = new List<byte>();
+            var sentLengths = new List<int>();
+            for (var step = 0; step < 30; step++)
+            {
+                if (random.Next(4) == 0)
+                {
+                    TakeAll(queue, expectedLengths.Count - sentLengths.Count, sent, sentLengths);
+                    continue;
+                }
+
+                var length = random.Next(3) switch { 0 => random.Next(0, 64), 1 => random.Next(0, 5000), _ => random.Next(Large - 10, 70_000) };
+                var message = Pattern(length, random.Next());
+                var packed = PackBuffer.Rent();
+                try
+                {
+                    Pack(packed, message);
+                    var result = random.Next(2) == 0 ? queue.TryEnqueue(packed) : queue.TryEnqueue(message);
+                    if (result == SendResult.Queued)
+                    {
+                        expected.AddRange(message);
+                        expectedLengths.Add(length);
+                    }
+                    else
+                    {
+                        Assert.Equal(SendResult.QueueFull, result);
+                    }
+                }
+                finally
+                {
+                    PackBuffer.Return(packed);
+                }
+            }
+
+            TakeAll(queue, expectedLengths.Count - sentLengths.Count, sent, sentLengths);
+            Assert.Equal(expected, sent);
+            Assert.Equal(expectedLengths, sentLengths);
+            Assert.Equal(0, queue.QueuedBytes);
+        }
+
+        counting.AssertAllReturned();
+    }
+
+    /// <summary>What the write loop does with <paramref name="queued"/> messages waiting (it only takes when woken for some).</summary>
+    private static void TakeAll(SendQueue queue, int queued, List<byte> sent, List<int> sentLengths)
+    {
+        if (queued == 0)
+        {
+            return;
+        }
+
+        Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
+
+        var bytes = Concatenated(outgoing);
+        Assert.Equal(outgoing.Length, bytes.Length);
+        Assert.Equal(outgoing.Messages, outgoing.MessageLengths!.Count);
+        sent.AddRange(bytes);
+        sentLengths.AddRange(outgoing.MessageLengths);
+        queue.Release(outgoing);
+    }
+
+    private static byte[] Concatenated(in OutgoingBytes outgoing)
+    {
+        var bytes = new List<byte>();
+        for (var i = 0; i < outgoing.Count; i++)
+        {
+            bytes.AddRange(outgoing.Segments[i].Memory.ToArray());
+        }
+
+        return [.. bytes];
+    }
+
+    /// <summary>Writes <paramref name="message"/> into <paramref name="packed"/> as a protocol's <c>Pack</c> would; returns the array it is in.</summary>
+    private static byte[] Pack(PackBuffer packed, byte[] message)
+    {
+        var memory = packed.GetMemory(Math.Max(message.Length, 1));
+        message.CopyTo(memory);
+        packed.Advance(message.Length);
+        return MemoryMarshal.TryGetArray<byte>(memory, out var segment) ? segment.Array! : throw new InvalidOperationException("not an array");
+    }
+
+    private static byte[] Pattern(int length, int seed)
+    {
+        var bytes = new byte[length];
+        for (var i = 0; i < length; i++)
+        {
+            bytes[i] = (byte)((i * 7) + seed);
+        }
+
+        return bytes;
+    }
+}
