@@ -49,8 +49,7 @@ internal sealed partial class Connection<TMessage>
                 }
                 else if (!_transport.TryReceiveAvailable(memory.Span, out received))
                 {
-                    input.ReleaseIfEmpty(); // woken with nothing to read after all: wait again, holding no buffer
-                    continue;
+                    continue; // woken with nothing to read after all: wait again (an empty buffer is returned first)
                 }
 
                 _awaitingData = false;

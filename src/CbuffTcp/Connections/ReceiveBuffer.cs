@@ -1,11 +1,13 @@
 using System.Buffers;
+using System.Numerics;
 
 namespace CbuffTcp.Connections;
 
 /// <summary>
-/// A connection's received bytes not yet decoded, in one contiguous pooled array: rented when data arrives, returned as
-/// soon as every byte is decoded, so an idle connection holds none. A partial frame stays at the front of an array
-/// that grows as the frame needs, doubling up to <c>maxLength</c> (the connection refuses frames past its limit before that).
+/// A connection's received bytes not yet decoded, in one contiguous pooled array: rented when data arrives, kept while
+/// more keeps arriving, and returned when the connection waits with every byte decoded, so an idle connection holds
+/// none. A partial frame stays at the front of an array that grows as the frame needs, doubling up to <c>maxLength</c>
+/// (the connection refuses frames past its limit before that).
 /// </summary>
 /// <remarks>
 /// A mutable struct held by the connection's receive loop (a field of its state machine): no object of its own.
@@ -16,9 +18,14 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
     /// <summary>The smallest array a leftover partial frame is kept in (see <see cref="TrimForWait"/>).</summary>
     public const int MinTrimmedSize = 256;
 
+    // The largest first array a burst gets (see TrimForWait): room for a few 64 KiB frames and a large read.
+    private const int MaxFirstArraySize = 512 * 1024;
+
     private byte[]? _array;
     private int _start;
     private int _end;
+    private long _receivedSinceWait;
+    private int _firstArraySize;
 
     /// <summary>Bytes received and not yet consumed.</summary>
     public readonly int Length => _end - _start;
@@ -36,7 +43,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
         readSize = Math.Min(readSize, room);
         if (_array is null)
         {
-            _array = pool.Rent(readSize);
+            _array = pool.Rent(Math.Max(readSize, Math.Min(_firstArraySize, room)));
         }
         else if (_array.Length - _end < readSize)
         {
@@ -47,15 +54,22 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
     }
 
     /// <summary>Counts <paramref name="count"/> bytes just read into <see cref="GetReadMemory"/>'s space.</summary>
-    public void Advance(int count) => _end += count;
+    public void Advance(int count)
+    {
+        _end += count;
+        _receivedSinceWait += count;
+    }
 
-    /// <summary>Drops the first <paramref name="count"/> bytes (decoded); the array goes back to the pool once nothing is left.</summary>
+    /// <summary>
+    /// Drops the first <paramref name="count"/> bytes (decoded). Once nothing is left the next read starts at the front
+    /// of the same array: a busy connection neither re-rents nor moves anything (<see cref="TrimForWait"/> returns it).
+    /// </summary>
     public void Consume(long count)
     {
         _start += (int)count;
         if (_start == _end)
         {
-            Release();
+            _start = _end = 0;
         }
     }
 
@@ -63,8 +77,11 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
     public const int MaxTrimmedLength = 4 * 1024;
 
     /// <summary>
-    /// Before the connection waits on its peer holding a partial frame: a small one moves to an array of about its
-    /// size, so a thousand clients trickling frames hold a thousand small arrays rather than a read buffer each.
+    /// Before the connection waits on its peer: with nothing held the array goes back to the pool, and a small partial
+    /// frame moves to an array of about its size, so a thousand clients trickling frames hold a thousand small arrays
+    /// rather than a read buffer each. The next burst's first array is as large as this burst was (up to 512 KiB):
+    /// a bulk sender's connection, which waits between bursts, does not grow a small array again each time,
+    /// copying what it holds at every doubling.
     /// </summary>
     /// <remarks>
     /// A large partial frame stays where it is: a bulk sender's connection waits between reads with most of a frame
@@ -73,7 +90,16 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
     /// </remarks>
     public void TrimForWait()
     {
+        var burst = _receivedSinceWait;
+        _receivedSinceWait = 0;
+        _firstArraySize = (int)Math.Min(BitOperations.RoundUpToPowerOf2((ulong)burst), MaxFirstArraySize);
         var length = Length;
+        if (length == 0)
+        {
+            Release();
+            return;
+        }
+
         if (_array is null || _array.Length <= MinTrimmedSize || length > _array.Length / 4 || length > MaxTrimmedLength)
         {
             return;
@@ -81,15 +107,6 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
 
         var smaller = pool.Rent(Math.Max(length, MinTrimmedSize));
         MoveTo(smaller);
-    }
-
-    /// <summary>Returns the array to the pool if it holds no data (a read found nothing after all).</summary>
-    public void ReleaseIfEmpty()
-    {
-        if (_start == _end)
-        {
-            Release();
-        }
     }
 
     /// <summary>Returns the array to the pool, dropping what it held. Safe to call more than once.</summary>

@@ -7,7 +7,7 @@ namespace CbuffTcp.Tests.Server;
 /// <summary>
 /// The receive buffer that sits between the socket and the protocol: it holds exactly the bytes not yet consumed, in
 /// order, however reads and consumption interleave; it never grows past what a read needs or its limit, nor offers a read room past that limit; it gives its
-/// array back as soon as it is empty; and frames of every size cross it intact on a real connection.
+/// array back when the connection waits with it empty; and frames of every size cross it intact on a real connection.
 /// </summary>
 public class ReceiveBufferTests
 {
@@ -61,7 +61,8 @@ public class ReceiveBufferTests
                 {
                     largestNeed = 0;
                 }
-                if (random.Next(3) == 0)
+                var waits = random.Next(3) == 0;
+                if (waits)
                 {
                     buffer.TrimForWait();
                 }
@@ -76,7 +77,9 @@ public class ReceiveBufferTests
                     }
                 }
 
-                Assert.Equal(held == 0 ? 0 : 1, pool.Outstanding); // one array while holding bytes, none when empty
+                // One array while holding bytes; when empty, none once it waits (kept between reads while busy).
+                Assert.Equal(held > 0 ? 1 : waits ? 0 : pool.Outstanding, pool.Outstanding);
+                Assert.InRange(pool.Outstanding, 0, 1);
             }
 
             buffer.Release();
@@ -99,6 +102,51 @@ public class ReceiveBufferTests
 
         Assert.Equal(100_000 - 60_096, memory.Length);
         buffer.Release();
+    }
+
+    [Fact]
+    public void A_busy_connection_reads_into_the_same_array_and_gives_it_back_when_it_waits_empty()
+    {
+        var pool = new CountingBufferPool();
+        var buffer = new ReceiveBuffer(pool, 1 << 20);
+        var first = buffer.GetReadMemory(4096);
+        buffer.Advance(100);
+        buffer.Consume(100);
+
+        var next = buffer.GetReadMemory(4096);
+
+        Assert.True(next.Span.Overlaps(first.Span, out var offset) && offset == 0, "the next read should start at the front of the same array");
+        Assert.Equal(1, pool.Outstanding);
+        buffer.TrimForWait();
+        Assert.Equal(0, pool.Outstanding);
+        pool.AssertAllReturned();
+    }
+
+    [Fact]
+    public void A_burst_starts_with_an_array_as_large_as_the_last_burst_was()
+    {
+        // A bulk sender's connection waits between bursts: growing a small array again each time copied its data at
+        // every doubling.
+        var pool = new CountingBufferPool();
+        var buffer = new ReceiveBuffer(pool, 1 << 20);
+        for (var read = 0; read < 3; read++)
+        {
+            buffer.GetReadMemory(ConnectionSettings.MaxReadSize);
+            buffer.Advance(100_000);
+        }
+
+        buffer.Consume(300_000);
+        buffer.TrimForWait();
+        Assert.Equal(0, pool.Outstanding);
+
+        Assert.True(buffer.GetReadMemory(ConnectionSettings.MinReadSize).Length >= 300_000, "the next burst should start with room for as much as the last one");
+        buffer.Advance(10);
+        buffer.Consume(10);
+        buffer.TrimForWait();
+
+        Assert.Equal(ConnectionSettings.MinReadSize, buffer.GetReadMemory(ConnectionSettings.MinReadSize).Length); // after a small burst, a small array again
+        buffer.Release();
+        pool.AssertAllReturned();
     }
 
     [Fact]
