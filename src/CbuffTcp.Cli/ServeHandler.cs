@@ -26,15 +26,18 @@ internal sealed class ServeHandler(ServeMode mode, ServeLog log) : TcpHandler<Re
 
     public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
     {
+        if (mode == ServeMode.Broadcast)
+        {
+            Server.SendToAllClients(messages.AsSpan()); // the whole batch to each client at once
+            return ValueTask.CompletedTask;
+        }
+
         foreach (var message in messages)
         {
             switch (mode)
             {
                 case ServeMode.Echo:
                     Server.SendToClient(client.Id, message);
-                    break;
-                case ServeMode.Broadcast:
-                    Server.SendToAllClients(message);
                     break;
                 default:
                     _chat!.Say(client, message);

@@ -15,14 +15,14 @@ public static class ByteMessageExtensions
         return server.SendToClient(clientId, new ReadOnlySequence<byte>(message));
     }
 
-    /// <summary>Sends <paramref name="message"/> to every client; see <see cref="TcpServer{TMessage}.SendToAllClients"/>.</summary>
+    /// <summary>Sends <paramref name="message"/> to every client; see <see cref="TcpServer{TMessage}.SendToAllClients(in TMessage)"/>.</summary>
     public static BroadcastResult SendToAllClients(this TcpServer<ReadOnlySequence<byte>> server, ReadOnlyMemory<byte> message)
     {
         ArgumentNullException.ThrowIfNull(server);
         return server.SendToAllClients(new ReadOnlySequence<byte>(message));
     }
 
-    /// <summary>Sends <paramref name="message"/> to every client but one; see <see cref="TcpServer{TMessage}.SendToAllClientsExcept"/>.</summary>
+    /// <summary>Sends <paramref name="message"/> to every client but one; see <see cref="TcpServer{TMessage}.SendToAllClientsExcept(long, in TMessage)"/>.</summary>
     public static BroadcastResult SendToAllClientsExcept(this TcpServer<ReadOnlySequence<byte>> server, long clientId, ReadOnlyMemory<byte> message)
     {
         ArgumentNullException.ThrowIfNull(server);

@@ -4,8 +4,8 @@ namespace CbuffTcp.Connections;
 
 internal sealed partial class Connection<TMessage>
 {
-    /// <summary>Queues bytes a broadcast packed once for every client (copied: the others share them).</summary>
-    public SendResult EnqueuePacked(ReadOnlySpan<byte> packet) => Enqueued(_sendQueue.TryEnqueue(packet));
+    /// <summary>Queues messages a broadcast packed once for every client, all or none (copied: the others share them).</summary>
+    public SendResult EnqueuePacked(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => Enqueued(_sendQueue.TryEnqueue(packed, lengths));
 
     /// <summary>Queues a message packed for this client alone: a large one joins an empty queue without a copy.</summary>
     public SendResult EnqueuePacked(PackBuffer packed) => Enqueued(_sendQueue.TryEnqueue(packed));

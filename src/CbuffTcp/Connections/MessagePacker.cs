@@ -1,3 +1,4 @@
+using System.Buffers;
 using CbuffTcp.Telemetry;
 using Microsoft.Extensions.Logging;
 
@@ -5,6 +6,9 @@ namespace CbuffTcp.Connections;
 
 /// <summary>Takes a packed message: <paramref name="state"/> by reference, so a struct's counts reach the caller with no allocation.</summary>
 internal delegate SendResult PackedMessageHandler<TState>(ref TState state, PackBuffer packed);
+
+/// <summary>Takes packed messages laid end to end in <paramref name="packed"/>, the <paramref name="lengths"/> of each in order.</summary>
+internal delegate void PackedBatchHandler<TState>(ref TState state, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths);
 
 /// <summary>
 /// Packs a message into this thread's <see cref="PackBuffer"/> and hands the bytes on. A throwing <c>Pack</c> is
@@ -36,6 +40,53 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
             PackBuffer.Return(buffer);
         }
     }
+
+    /// <summary>
+    /// Packs every message of <paramref name="messages"/> end to end, then calls <paramref name="enqueue"/> once with
+    /// all the bytes and each message's length (if any packed). A message whose <c>Pack</c> throws is reported and left out.
+    /// </summary>
+    public void PackAll<TState>(ReadOnlySpan<TMessage> messages, ref TState state, PackedBatchHandler<TState> enqueue)
+    {
+        int[]? rented = null;
+        Span<int> lengths = messages.Length <= MaxStackLengths
+            ? stackalloc int[MaxStackLengths]
+            : (rented = ArrayPool<int>.Shared.Rent(messages.Length));
+        var buffer = PackBuffer.Rent();
+        try
+        {
+            var count = 0;
+            foreach (ref readonly var message in messages)
+            {
+                var start = buffer.WrittenSpan.Length;
+                try
+                {
+                    protocol.Pack(message, buffer);
+                    lengths[count++] = buffer.WrittenSpan.Length - start;
+                }
+                catch (Exception ex)
+                {
+                    buffer.Truncate(start);
+                    ReportPackError(ex);
+                }
+            }
+
+            if (count > 0)
+            {
+                enqueue(ref state, buffer.WrittenSpan, lengths[..count]);
+            }
+        }
+        finally
+        {
+            PackBuffer.Return(buffer);
+            if (rented is not null)
+            {
+                ArrayPool<int>.Shared.Return(rented);
+            }
+        }
+    }
+
+    // A received batch holds at most 256 messages: its lengths fit on the stack.
+    private const int MaxStackLengths = ConnectionSettings.MaxBatchSize;
 
     private void ReportPackError(Exception ex)
     {

@@ -51,6 +51,13 @@ internal sealed class PackBuffer : IBufferWriter<byte>
         t_cached = buffer;
     }
 
+    /// <summary>Drops what was written past the first <paramref name="length"/> bytes (a <c>Pack</c> that threw midway).</summary>
+    public void Truncate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)length, (uint)_written, nameof(length));
+        _written = length;
+    }
+
     public void Advance(int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);

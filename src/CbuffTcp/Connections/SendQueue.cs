@@ -81,19 +81,33 @@ internal sealed class SendQueue
     }
 
     /// <summary>Queues a copy of <paramref name="packet"/>.</summary>
-    public SendResult TryEnqueue(ReadOnlySpan<byte> packet) => TryEnqueue(packet, adoptable: null);
+    public SendResult TryEnqueue(ReadOnlySpan<byte> packet)
+    {
+        var length = packet.Length;
+        return TryEnqueue(packet, new ReadOnlySpan<int>(in length), adoptable: null);
+    }
+
+    /// <summary>
+    /// Queues a copy of messages laid end to end in <paramref name="packed"/> (<paramref name="lengths"/>: each one's),
+    /// all or none of them, with one lock and one copy: a broadcast of a received batch costs each client one enqueue.
+    /// </summary>
+    public SendResult TryEnqueue(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => TryEnqueue(packed, lengths, adoptable: null);
 
     /// <summary>
     /// Queues what <paramref name="packed"/> holds. A message of at least <see cref="AdoptMinLength"/> bytes joins the
     /// queue as it is (the pack buffer gives its array away): large replies are copied once, by the protocol's
     /// <c>Pack</c>, not twice.
     /// </summary>
-    public SendResult TryEnqueue(PackBuffer packed) => TryEnqueue(packed.WrittenSpan, packed);
+    public SendResult TryEnqueue(PackBuffer packed)
+    {
+        var length = packed.WrittenSpan.Length;
+        return TryEnqueue(packed.WrittenSpan, new ReadOnlySpan<int>(in length), packed);
+    }
 
     /// <summary>Messages at least this large join the queue without a copy; smaller ones are cheaper to copy than to re-rent for.</summary>
     public const int AdoptMinLength = 16 * 1024;
 
-    private SendResult TryEnqueue(ReadOnlySpan<byte> packet, PackBuffer? adoptable)
+    private SendResult TryEnqueue(ReadOnlySpan<byte> packet, ReadOnlySpan<int> lengths, PackBuffer? adoptable)
     {
         bool wake;
         lock (_lock)
@@ -103,8 +117,10 @@ internal sealed class SendQueue
                 return SendResult.Closed;
             }
 
+            // An empty queue takes anything (one message past the byte cap must still be sendable); otherwise both caps hold.
             var queuedBytes = _pendingBytes + _inFlightBytes;
-            if (_pendingMessages + _inFlightMessages >= _maxMessages ||
+            var queuedMessages = _pendingMessages + _inFlightMessages;
+            if ((queuedMessages > 0 && (long)queuedMessages + lengths.Length > _maxMessages) ||
                 (queuedBytes > 0 && (long)queuedBytes + packet.Length > _maxBytes))
             {
                 return SendResult.QueueFull;
@@ -120,8 +136,8 @@ internal sealed class SendQueue
             }
 
             _pendingBytes += packet.Length;
-            _pendingMessages++;
-            _pendingLengths?.Add(packet.Length);
+            _pendingMessages += lengths.Length;
+            _pendingLengths?.AddRange(lengths);
             wake = _writerWaiting;
             _writerWaiting = false;
         }

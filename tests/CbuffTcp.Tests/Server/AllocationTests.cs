@@ -38,11 +38,13 @@ public class AllocationTests(ITestOutputHelper output)
         Assert.True(perMessage < Limit, $"{perMessage:F3} bytes allocated per echoed message: something allocates per message");
     }
 
-    [Fact]
-    public async Task Broadcast_allocates_next_to_nothing_per_message_in_steady_state()
+    [Theory]
+    [InlineData(false)] // SendToAllClients(message) for each message
+    [InlineData(true)] // SendToAllClients(messages.AsSpan()): the batch at once
+    public async Task Broadcast_allocates_next_to_nothing_per_message_in_steady_state(bool wholeBatch)
     {
         const int receivers = 3;
-        var handler = new Broadcaster(receivers + 1);
+        var handler = new Broadcaster(receivers + 1, wholeBatch);
         await using var server = await StartAsync(handler);
         var sockets = new List<Socket>();
         try
@@ -124,7 +126,7 @@ public class AllocationTests(ITestOutputHelper output)
         public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
     }
 
-    private sealed class Broadcaster(int clients) : ServerHandler
+    private sealed class Broadcaster(int clients, bool wholeBatch) : ServerHandler
     {
         private readonly TaskCompletionSource _allConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _connected;
@@ -143,6 +145,12 @@ public class AllocationTests(ITestOutputHelper output)
 
         public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
         {
+            if (wholeBatch)
+            {
+                Server!.SendToAllClients(messages.AsSpan());
+                return ValueTask.CompletedTask;
+            }
+
             foreach (var message in messages)
             {
                 Server!.SendToAllClients(message);

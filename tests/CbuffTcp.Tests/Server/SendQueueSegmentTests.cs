@@ -69,6 +69,32 @@ public class SendQueueSegmentTests
     }
 
     [Fact]
+    public void A_batch_joins_all_or_none_against_both_caps_and_keeps_each_message_length()
+    {
+        var queue = new SendQueue(1000, 5, recordMessageLengths: true, ArrayPool<byte>.Shared);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(SendResult.Queued, queue.TryEnqueue(Pattern(100, i)));
+        }
+
+        Assert.Equal(SendResult.QueueFull, queue.TryEnqueue(Pattern(30, 7), [10, 10, 10])); // 6 messages > 5
+        Assert.Equal(SendResult.QueueFull, queue.TryEnqueue(Pattern(701, 8), [700, 1])); // 1,001 bytes > 1,000
+        Assert.Equal(300, queue.QueuedBytes); // nothing of either went in
+        Assert.Equal(SendResult.Queued, queue.TryEnqueue(Pattern(30, 9), [10, 20]));
+
+        Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
+        Assert.Equal(5, outgoing.Messages);
+        Assert.Equal([100, 100, 100, 10, 20], outgoing.MessageLengths!);
+        Assert.Equal(Pattern(100, 0).Concat(Pattern(100, 1)).Concat(Pattern(100, 2)).Concat(Pattern(30, 9)), Concatenated(outgoing));
+        queue.Release(outgoing);
+
+        // An empty queue takes a batch past both caps, as it takes a single message past the byte cap.
+        Assert.Equal(SendResult.Queued, queue.TryEnqueue(Pattern(1200, 1), [200, 200, 200, 200, 200, 200]));
+        Assert.Equal(TakeOutcome.Taken, queue.TryTake(out outgoing));
+        queue.Release(outgoing);
+    }
+
+    [Fact]
     public void A_long_backlog_of_small_messages_goes_out_in_few_arrays()
     {
         var pool = new CountingBufferPool();
