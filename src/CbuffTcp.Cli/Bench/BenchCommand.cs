@@ -52,7 +52,8 @@ internal static class BenchCommand
             Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1"); // before the first socket of the process
         }
 
-        var wire = new BenchWire(options.Protocol, options.Size, slots: Math.Max(options.Depth, 64));
+        var slots = BenchWire.SlotsFor(options.Depth, BenchWire.FrameSizeFor(options.Protocol, options.Size));
+        var wire = new BenchWire(options.Protocol, options.Size, slots);
         var clients = new List<BenchClient>(options.Connections);
         try
         {

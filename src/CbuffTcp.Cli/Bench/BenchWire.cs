@@ -19,10 +19,19 @@ internal sealed class BenchWire(WireProtocol protocol, int size, int slots = 64)
     private readonly int _header = protocol == WireProtocol.Length ? 4 : 0;
 
     /// <summary>Bytes on the wire per message.</summary>
-    public int FrameSize { get; } = size + (protocol == WireProtocol.Length ? 4 : 1);
+    public int FrameSize { get; } = FrameSizeFor(protocol, size);
 
     /// <summary>Frames a sender keeps, one per slot: a power of two, at least the slots asked for.</summary>
     public int Slots { get; } = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(slots, 1));
+
+    /// <summary>Bytes on the wire per message of <paramref name="size"/> bytes.</summary>
+    public static int FrameSizeFor(WireProtocol protocol, int size) => size + (protocol == WireProtocol.Length ? 4 : 1);
+
+    /// <summary>
+    /// The slots for <paramref name="depth"/> messages in flight: all of them, so a round of sends is one call, and up
+    /// to 64 while their frames fit in 1 MiB (each sending connection holds one frame per slot).
+    /// </summary>
+    public static int SlotsFor(int depth, int frameSize) => Math.Max(depth, Math.Min(64, Math.Max(1, (1 << 20) / frameSize)));
 
     /// <summary>The slot of message <paramref name="sequence"/>.</summary>
     public int SlotOf(uint sequence) => (int)(sequence & (uint)(Slots - 1));

@@ -49,7 +49,7 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
     {
         int[]? rented = null;
         Span<int> lengths = messages.Length <= MaxStackLengths
-            ? stackalloc int[MaxStackLengths]
+            ? stackalloc int[messages.Length]
             : (rented = ArrayPool<int>.Shared.Rent(messages.Length));
         var buffer = PackBuffer.Rent();
         try

@@ -84,9 +84,9 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
     /// copying what it holds at every doubling.
     /// </summary>
     /// <remarks>
-    /// A large partial frame stays where it is: a bulk sender's connection waits between reads with most of a frame
-    /// held, and moving it out and back into a large array at every wait cost a fifth of the server's CPU in a 64 KiB
-    /// echo. What a connection holds stays under its frame limit plus a read either way.
+    /// A large partial frame stays where it is: a bulk sender's connection waits between reads with much of a frame
+    /// held, and moving it out to a small array and back into a large one at every wait copied it twice per wait.
+    /// What a connection holds stays under its frame limit plus a read either way.
     /// </remarks>
     public void TrimForWait()
     {

@@ -74,6 +74,20 @@ public sealed class BenchWireTests
     }
 
     [Theory]
+    [InlineData(1, 36, 64)] // small frames: 64 slots
+    [InlineData(16, 36, 64)]
+    [InlineData(4, 65_540, 16)] // 64 KiB frames: 1 MiB of them
+    [InlineData(1, 1_048_580, 1)] // 1 MiB frames: one
+    [InlineData(8, 1_048_580, 8)] // never fewer than the messages in flight
+    [InlineData(1000, 36, 1024)]
+    public void A_sender_keeps_a_slot_per_message_in_flight_and_up_to_64_within_1_MiB(int depth, int frameSize, int expected)
+    {
+        var slots = BenchWire.SlotsFor(depth, frameSize);
+
+        Assert.Equal(expected, new BenchWire(WireProtocol.Length, frameSize - 4, slots).Slots);
+    }
+
+    [Theory]
     [InlineData("Length", 8)]
     [InlineData("Line", 16)]
     public void A_frame_names_its_sender_and_sequence(string protocol, int size)
