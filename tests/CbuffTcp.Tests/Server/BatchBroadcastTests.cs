@@ -55,6 +55,29 @@ public class BatchBroadcastTests
     }
 
     [Fact]
+    public async Task A_batch_larger_than_a_received_one_arrives_whole_and_in_order()
+    {
+        // More than 256 messages: their lengths no longer fit on the stack and come from a pool.
+        var handler = new RecordingHandler();
+        await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(handler);
+        var clients = await fixture.ConnectManyAsync(2);
+        await AllReadyAsync(handler, clients);
+        var batch = Enumerable.Range(0, 1000).Select(i => Bytes($"m{i}")).ToArray();
+
+        Assert.Equal(new BroadcastResult(2, 0), fixture.Server.SendToAllClients(batch));
+
+        foreach (var client in clients)
+        {
+            for (var i = 0; i < batch.Length; i++)
+            {
+                Assert.Equal($"m{i}", Encoding.UTF8.GetString(await client.ReadLengthFrameAsync()));
+            }
+        }
+
+        clients.ForEach(c => c.Dispose());
+    }
+
+    [Fact]
     public async Task A_client_whose_queue_cannot_take_the_whole_batch_gets_none_of_it_and_the_others_get_all()
     {
         const int cap = 64 * 1024;
