@@ -26,6 +26,8 @@ public class MicroBenchmarkTests
         benchmarks.Setup();
         Assert.Equal(SendQueueBenchmarks.Messages * 36, benchmarks.EnqueueTakeRelease());
         Assert.Equal(SendQueueBenchmarks.Messages * 36, benchmarks.EnqueueTakeRelease()); // and again: the queue was left empty
+        Assert.Equal(SendQueueBenchmarks.Messages * 36, benchmarks.EnqueueBatchTakeRelease());
+        Assert.Equal(SendQueueBenchmarks.Messages * 36, benchmarks.EnqueueBatchTakeRelease());
     }
 
     [Fact]
