@@ -16,6 +16,7 @@ public class SendQueueBenchmarks
     private readonly byte[] _packet = new byte[36];
     private readonly byte[] _batch = new byte[Messages * 36];
     private readonly int[] _lengths = Enumerable.Repeat(36, Messages).ToArray();
+    private readonly int[] _oneLength = [36];
     private SendQueue _queue = null!;
 
     [GlobalSetup]
@@ -26,7 +27,7 @@ public class SendQueueBenchmarks
     {
         for (var i = 0; i < Messages; i++)
         {
-            _queue.TryEnqueue(_packet);
+            _queue.TryEnqueue(_packet, _oneLength);
         }
 
         _queue.TryTake(out var outgoing);

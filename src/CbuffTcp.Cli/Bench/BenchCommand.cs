@@ -52,8 +52,7 @@ internal static class BenchCommand
             Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1"); // before the first socket of the process
         }
 
-        var slots = BenchWire.SlotsFor(options.Depth, BenchWire.FrameSizeFor(options.Protocol, options.Size));
-        var wire = new BenchWire(options.Protocol, options.Size, slots);
+        var wire = new BenchWire(options.Protocol, options.Size, options.Depth);
         var clients = new List<BenchClient>(options.Connections);
         try
         {

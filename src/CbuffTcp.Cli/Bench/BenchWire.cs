@@ -12,26 +12,23 @@ namespace CbuffTcp.Cli.Bench;
 /// new message, rewrites only the id (<see cref="Renumber"/>), not the whole payload. Filling 64 KiB per message took a
 /// tenth of the generator's CPU in <c>bulk</c>.
 /// </remarks>
-internal sealed class BenchWire(WireProtocol protocol, int size, int slots = 64)
+internal sealed class BenchWire(WireProtocol protocol, int size, int depth = 1)
 {
     private const string Hex = "0123456789abcdef";
 
     private readonly int _header = protocol == WireProtocol.Length ? 4 : 0;
 
+    // The id's bytes that fit in the payload (a smaller message carries part of it).
+    private readonly int _idPart = Math.Min(protocol == WireProtocol.Length ? 8 : 16, size);
+
     /// <summary>Bytes on the wire per message.</summary>
-    public int FrameSize { get; } = FrameSizeFor(protocol, size);
-
-    /// <summary>Frames a sender keeps, one per slot: a power of two, at least the slots asked for.</summary>
-    public int Slots { get; } = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(slots, 1));
-
-    /// <summary>Bytes on the wire per message of <paramref name="size"/> bytes.</summary>
-    public static int FrameSizeFor(WireProtocol protocol, int size) => size + (protocol == WireProtocol.Length ? 4 : 1);
+    public int FrameSize { get; } = FrameSizeOf(protocol, size);
 
     /// <summary>
-    /// The slots for <paramref name="depth"/> messages in flight: all of them, so a round of sends is one call, and up
-    /// to 64 while their frames fit in 1 MiB (each sending connection holds one frame per slot).
+    /// Frames a sender keeps, one per slot, a power of two: one per message in flight, so a round of sends is one
+    /// call, and up to 64 while they fit in 1 MiB.
     /// </summary>
-    public static int SlotsFor(int depth, int frameSize) => Math.Max(depth, Math.Min(64, Math.Max(1, (1 << 20) / frameSize)));
+    public int Slots { get; } = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(depth, Math.Min(64, Math.Max(1, (1 << 20) / FrameSizeOf(protocol, size)))));
 
     /// <summary>The slot of message <paramref name="sequence"/>.</summary>
     public int SlotOf(uint sequence) => (int)(sequence & (uint)(Slots - 1));
@@ -39,8 +36,6 @@ internal sealed class BenchWire(WireProtocol protocol, int size, int slots = 64)
     /// <summary>Writes message <paramref name="sequence"/> of <paramref name="sender"/> as one frame.</summary>
     public void Write(Span<byte> frame, int sender, uint sequence)
     {
-        Span<byte> id = stackalloc byte[16];
-        var idPart = Math.Min(WriteId(id, sender, sequence, out var fill), size);
         if (protocol == WireProtocol.Length)
         {
             BinaryPrimitives.WriteInt32BigEndian(frame, size);
@@ -50,9 +45,8 @@ internal sealed class BenchWire(WireProtocol protocol, int size, int slots = 64)
             frame[size] = (byte)'\n';
         }
 
-        var payload = frame.Slice(_header, size);
-        id[..idPart].CopyTo(payload);
-        payload[idPart..].Fill(fill);
+        frame.Slice(_header + _idPart, size - _idPart).Fill(FillOf(sender, sequence));
+        Renumber(frame, sender, sequence);
     }
 
     /// <summary>
@@ -62,8 +56,8 @@ internal sealed class BenchWire(WireProtocol protocol, int size, int slots = 64)
     public void Renumber(Span<byte> frame, int sender, uint sequence)
     {
         Span<byte> id = stackalloc byte[16];
-        var idPart = Math.Min(WriteId(id, sender, sequence, out _), size);
-        id[..idPart].CopyTo(frame[_header..]);
+        WriteId(id, sender, sequence);
+        id[.._idPart].CopyTo(frame[_header..]);
     }
 
     /// <summary>Reads the sender and sequence number a message names (its size must hold the whole id).</summary>
@@ -87,27 +81,31 @@ internal sealed class BenchWire(WireProtocol protocol, int size, int slots = 64)
             ? BinaryPrimitives.ReadInt32BigEndian(frame) == size
             : frame[size] == (byte)'\n';
         Span<byte> id = stackalloc byte[16];
-        var idPart = Math.Min(WriteId(id, sender, sequence, out var fill), size);
+        WriteId(id, sender, sequence);
         var payload = frame.Slice(_header, size);
-        return framingIntact && payload[..idPart].SequenceEqual(id[..idPart]) && !payload[idPart..].ContainsAnyExcept(fill);
+        return framingIntact && payload[.._idPart].SequenceEqual(id[.._idPart]) && !payload[_idPart..].ContainsAnyExcept(FillOf(sender, sequence));
     }
 
-    /// <summary>The id a message starts with (its size returned) and the byte that fills the rest of its payload.</summary>
-    private int WriteId(Span<byte> id, int sender, uint sequence, out byte fill)
+    /// <summary>The id a message starts with: sender and sequence, 8 bytes binary or 16 hex digits.</summary>
+    private void WriteId(Span<byte> id, int sender, uint sequence)
     {
         if (protocol == WireProtocol.Length)
         {
             BinaryPrimitives.WriteInt32BigEndian(id, sender);
             BinaryPrimitives.WriteUInt32BigEndian(id[4..], sequence);
-            fill = (byte)(SlotOf(sequence) ^ sender);
-            return 8;
+            return;
         }
 
         WriteHex(id, (uint)sender);
         WriteHex(id[8..], sequence);
-        fill = (byte)('g' + ((uint)(SlotOf(sequence) + sender) % 20)); // g..z: never a line ending
-        return 16;
     }
+
+    /// <summary>The byte that fills a message's payload after its id: the same for every message of a slot.</summary>
+    private byte FillOf(int sender, uint sequence) => protocol == WireProtocol.Length
+        ? (byte)(SlotOf(sequence) ^ sender)
+        : (byte)('g' + ((uint)(SlotOf(sequence) + sender) % 20)); // g..z: never a line ending
+
+    private static int FrameSizeOf(WireProtocol protocol, int size) => size + (protocol == WireProtocol.Length ? 4 : 1);
 
     private static void WriteHex(Span<byte> destination, uint value)
     {

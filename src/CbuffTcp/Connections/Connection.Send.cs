@@ -7,7 +7,7 @@ internal sealed partial class Connection<TMessage>
     /// <summary>Queues messages a broadcast packed once for every client, all or none (copied: the others share them).</summary>
     public SendResult EnqueuePacked(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => Enqueued(_sendQueue.TryEnqueue(packed, lengths));
 
-    /// <summary>Queues a message packed for this client alone: a large one joins an empty queue without a copy.</summary>
+    /// <summary>Queues a message packed for this client alone: a large one joins the queue without a copy.</summary>
     public SendResult EnqueuePacked(PackBuffer packed) => Enqueued(_sendQueue.TryEnqueue(packed));
 
     private SendResult Enqueued(SendResult result)

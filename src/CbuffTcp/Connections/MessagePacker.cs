@@ -17,6 +17,9 @@ internal delegate void PackedBatchHandler<TState>(ref TState state, ReadOnlySpan
 /// </summary>
 internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler, ILogger logger)
 {
+    // A received batch holds at most 256 messages: its lengths fit on the stack.
+    private const int MaxStackLengths = ConnectionSettings.MaxBatchSize;
+
     /// <summary>Packs, then calls <paramref name="enqueue"/> with the packed bytes (which it may copy or, once, <see cref="PackBuffer.Detach"/>).</summary>
     public SendResult Pack<TState>(in TMessage message, ref TState state, PackedMessageHandler<TState> enqueue)
     {
@@ -84,9 +87,6 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
             }
         }
     }
-
-    // A received batch holds at most 256 messages: its lengths fit on the stack.
-    private const int MaxStackLengths = ConnectionSettings.MaxBatchSize;
 
     private void ReportPackError(Exception ex)
     {

@@ -80,13 +80,6 @@ internal sealed class SendQueue
         }
     }
 
-    /// <summary>Queues a copy of <paramref name="packet"/>.</summary>
-    public SendResult TryEnqueue(ReadOnlySpan<byte> packet)
-    {
-        var length = packet.Length;
-        return TryEnqueue(packet, new ReadOnlySpan<int>(in length), adoptable: null);
-    }
-
     /// <summary>
     /// Queues a copy of messages laid end to end in <paramref name="packed"/> (<paramref name="lengths"/>: each one's),
     /// all or none of them, with one lock and one copy: a broadcast of a received batch costs each client one enqueue.

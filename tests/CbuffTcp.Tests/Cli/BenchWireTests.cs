@@ -53,7 +53,7 @@ public sealed class BenchWireTests
     {
         // A sender writes each slot's frame once, then only renumbers it: what goes out must be the exact frame of the
         // message, as a fresh write makes it, for every later message of the slot.
-        var wire = new BenchWire(Enum.Parse<WireProtocol>(protocol), size, slots: 50);
+        var wire = new BenchWire(Enum.Parse<WireProtocol>(protocol), size, depth: 50);
         Assert.Equal(64, wire.Slots);
         var random = new Random(size);
         foreach (var sender in new[] { 0, 3, 1000 })
@@ -82,9 +82,7 @@ public sealed class BenchWireTests
     [InlineData(1000, 36, 1024)]
     public void A_sender_keeps_a_slot_per_message_in_flight_and_up_to_64_within_1_MiB(int depth, int frameSize, int expected)
     {
-        var slots = BenchWire.SlotsFor(depth, frameSize);
-
-        Assert.Equal(expected, new BenchWire(WireProtocol.Length, frameSize - 4, slots).Slots);
+        Assert.Equal(expected, new BenchWire(WireProtocol.Length, frameSize - 4, depth).Slots);
     }
 
     [Theory]

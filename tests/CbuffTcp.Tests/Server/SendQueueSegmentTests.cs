@@ -20,7 +20,7 @@ public class SendQueueSegmentTests
     {
         var queue = new SendQueue(1 << 20, 1000, recordMessageLengths: false, ArrayPool<byte>.Shared);
         var expected = new List<byte>();
-        Assert.Equal(SendResult.Queued, queue.TryEnqueue(Pattern(100, 1)));
+        Assert.Equal(SendResult.Queued, EnqueueCopy(queue, Pattern(100, 1)));
         expected.AddRange(Pattern(100, 1));
         var adopted = new List<byte[]>();
         foreach (var (length, seed) in new[] { (Large, 2), (Large + 1, 3) })
@@ -35,7 +35,7 @@ public class SendQueueSegmentTests
             expected.AddRange(Pattern(length, seed));
         }
 
-        Assert.Equal(SendResult.Queued, queue.TryEnqueue(Pattern(10, 4)));
+        Assert.Equal(SendResult.Queued, EnqueueCopy(queue, Pattern(10, 4)));
         expected.AddRange(Pattern(10, 4));
 
         Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
@@ -74,7 +74,7 @@ public class SendQueueSegmentTests
         var queue = new SendQueue(1000, 5, recordMessageLengths: true, ArrayPool<byte>.Shared);
         for (var i = 0; i < 3; i++)
         {
-            Assert.Equal(SendResult.Queued, queue.TryEnqueue(Pattern(100, i)));
+            Assert.Equal(SendResult.Queued, EnqueueCopy(queue, Pattern(100, i)));
         }
 
         Assert.Equal(SendResult.QueueFull, queue.TryEnqueue(Pattern(30, 7), [10, 10, 10])); // 6 messages > 5
@@ -103,7 +103,7 @@ public class SendQueueSegmentTests
         for (var i = 0; i < 10_000; i++)
         {
             var message = Pattern(36, i);
-            Assert.Equal(SendResult.Queued, queue.TryEnqueue(message));
+            Assert.Equal(SendResult.Queued, EnqueueCopy(queue, message));
             expected.AddRange(message);
         }
 
@@ -145,7 +145,7 @@ public class SendQueueSegmentTests
                 try
                 {
                     Pack(packed, message);
-                    var result = random.Next(2) == 0 ? queue.TryEnqueue(packed) : queue.TryEnqueue(message);
+                    var result = random.Next(2) == 0 ? queue.TryEnqueue(packed) : EnqueueCopy(queue, message);
                     if (result == SendResult.Queued)
                     {
                         expected.AddRange(message);
@@ -188,6 +188,9 @@ public class SendQueueSegmentTests
         sentLengths.AddRange(outgoing.MessageLengths);
         queue.Release(outgoing);
     }
+
+    /// <summary>Queues a copy of one message, as a broadcast to one client does.</summary>
+    private static SendResult EnqueueCopy(SendQueue queue, byte[] message) => queue.TryEnqueue(message, [message.Length]);
 
     private static byte[] Concatenated(in OutgoingBytes outgoing)
     {
