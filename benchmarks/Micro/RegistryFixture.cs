@@ -7,15 +7,15 @@ namespace CbuffTcp.Benchmarks;
 /// <summary>Connections that are never run: enough to fill a registry.</summary>
 internal static class RegistryFixture
 {
-    public static IEnumerable<Connection<int>> Connections(int count)
+    public static IEnumerable<TcpConnection<int>> Connections(int count)
     {
         var settings = ConnectionSettings.From(new TcpServerOptions());
         var handler = new NullHandler();
         var protocol = new IntProtocol();
+        var packer = new MessagePacker<int>(protocol, handler, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         for (var id = 1; id <= count; id++)
         {
-            var info = new ClientInfo(id, new IPEndPoint(IPAddress.Loopback, 1), new IPEndPoint(IPAddress.Loopback, 2));
-            yield return new Connection<int>(info, new NullTransport(), protocol, handler, settings);
+            yield return new TcpConnection<int>(id, new NullTransport(), protocol, handler, packer, settings);
         }
     }
 
@@ -36,7 +36,7 @@ internal static class RegistryFixture
         }
     }
 
-    private sealed class NullTransport : ConnectionTransport
+    private sealed class NullTransport() : ConnectionTransport(new IPEndPoint(IPAddress.Loopback, 1), new IPEndPoint(IPAddress.Loopback, 2))
     {
         public override ValueTask<int> WaitForDataAsync() => ValueTask.FromResult(0);
 

@@ -6,9 +6,7 @@ using System.Text;
 using BinaryRpc;
 using CbuffTcp;
 
-var handler = new RpcServerHandler();
-await using var server = new TcpServer<RpcMessage>(new RpcProtocol(), handler);
-handler.Server = server;
+await using var server = new TcpServer<RpcMessage>(new RpcProtocol(), new RpcServerHandler());
 await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
 Console.WriteLine($"rpc server on {server.LocalEndPoint}");
 

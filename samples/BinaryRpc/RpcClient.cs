@@ -11,12 +11,12 @@ namespace BinaryRpc;
 public sealed class RpcClient : TcpHandler<RpcMessage>, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<uint, TaskCompletionSource<RpcMessage>> _pending = new();
-    private readonly TcpClientConnection<RpcMessage> _connection;
+    private readonly TcpClient<RpcMessage> _connection;
     private int _lastId;
 
-    private RpcClient() => _connection = new TcpClientConnection<RpcMessage>(new RpcProtocol(), this);
+    private RpcClient() => _connection = new TcpClient<RpcMessage>(new RpcProtocol(), this);
 
-    public static async Task<RpcClient> ConnectAsync(IPEndPoint server)
+    public static async Task<RpcClient> ConnectAsync(EndPoint server)
     {
         var client = new RpcClient();
         await client._connection.ConnectAsync(server).ConfigureAwait(false);
@@ -45,7 +45,7 @@ public sealed class RpcClient : TcpHandler<RpcMessage>, IAsyncDisposable
         }
     }
 
-    public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<RpcMessage> messages)
+    public override ValueTask OnReceivedAsync(TcpConnection<RpcMessage> connection, MessageBatch<RpcMessage> messages)
     {
         foreach (var response in messages)
         {
@@ -58,7 +58,7 @@ public sealed class RpcClient : TcpHandler<RpcMessage>, IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    public override ValueTask OnDisconnectedAsync(ClientInfo client, DisconnectInfo reason)
+    public override ValueTask OnDisconnectedAsync(TcpConnection<RpcMessage> connection, DisconnectInfo reason)
     {
         foreach (var call in _pending.Values)
         {

@@ -7,13 +7,11 @@ namespace BinaryRpc;
 /// <summary>Answers each request with a Result (or an Error) carrying the request's id.</summary>
 public sealed class RpcServerHandler : TcpHandler<RpcMessage>
 {
-    public TcpServer<RpcMessage>? Server { get; set; }
-
-    public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<RpcMessage> messages)
+    public override ValueTask OnReceivedAsync(TcpConnection<RpcMessage> connection, MessageBatch<RpcMessage> messages)
     {
         foreach (var request in messages)
         {
-            Server!.SendToClient(client.Id, Answer(request));
+            connection.Send(Answer(request));
         }
 
         return ValueTask.CompletedTask;

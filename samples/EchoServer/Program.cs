@@ -5,23 +5,19 @@ using System.Globalization;
 using CbuffTcp;
 using CbuffTcp.Protocols;
 
-var handler = new EchoHandler();
-await using var server = new TcpServer<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), handler);
-handler.Server = server;
+await using var server = new TcpServer<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), new EchoHandler());
 await server.StartAsync(args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 9000);
-Console.WriteLine($"echo server on port {server.LocalEndPoint!.Port}; Enter stops it");
+Console.WriteLine($"echo server on {server.LocalEndPoint}; Enter stops it");
 Console.ReadLine();
 await server.StopAsync();
 
 internal sealed class EchoHandler : TcpHandler<ReadOnlySequence<byte>>
 {
-    public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
-
-    public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+    public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
     {
         foreach (var message in messages)
         {
-            Server!.SendToClient(client.Id, message); // packs (copies) now: the view may be reused afterwards
+            connection.Send(message); // packs (copies) now: the view may be reused afterwards
         }
 
         return ValueTask.CompletedTask;

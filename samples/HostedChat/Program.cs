@@ -22,28 +22,28 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
 await builder.Build().RunAsync();
 
 /// <summary>Everyone gets what anyone says, prefixed with who said it.</summary>
-internal sealed class ChatHandler(Lazy<TcpServer<ReadOnlySequence<byte>>> server) : TcpHandler<ReadOnlySequence<byte>>
+internal sealed class ChatHandler : TcpHandler<ReadOnlySequence<byte>>
 {
-    public override ValueTask OnConnectedAsync(ClientInfo client)
+    public override ValueTask OnConnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection)
     {
-        server.Value.SendToClient(client.Id, Line($"welcome, you are #{client.Id}"));
-        server.Value.SendToAllClientsExcept(client.Id, Line($"#{client.Id} joined"));
+        connection.Send(Line($"welcome, you are #{connection.Id}"));
+        connection.Server!.SendToAllClientsExcept(connection.Id, Line($"#{connection.Id} joined"));
         return ValueTask.CompletedTask;
     }
 
-    public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+    public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
     {
         foreach (var message in messages)
         {
-            server.Value.SendToAllClientsExcept(client.Id, Line($"#{client.Id}: {Encoding.UTF8.GetString(message)}"));
+            connection.Server!.SendToAllClientsExcept(connection.Id, Line($"#{connection.Id}: {Encoding.UTF8.GetString(message)}"));
         }
 
         return ValueTask.CompletedTask;
     }
 
-    public override ValueTask OnDisconnectedAsync(ClientInfo client, DisconnectInfo reason)
+    public override ValueTask OnDisconnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection, DisconnectInfo reason)
     {
-        server.Value.SendToAllClients(Line($"#{client.Id} left ({reason.Reason})"));
+        connection.Server!.SendToAllClients(Line($"#{connection.Id} left ({reason.Reason})"));
         return ValueTask.CompletedTask;
     }
 

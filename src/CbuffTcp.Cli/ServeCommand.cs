@@ -47,7 +47,6 @@ internal static class ServeCommand
         var log = new ServeLog(Console.Out);
         var handler = new ServeHandler(options.Mode, log);
         var server = new TcpServer<ReadOnlySequence<byte>>(protocol, handler, serverOptions);
-        handler.Server = server;
 
         using var stop = new CancellationTokenSource();
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -97,6 +96,10 @@ internal static class ServeCommand
         }
     }
 
-    private static string FormatEndPoint(IPEndPoint endPoint) =>
-        endPoint.Address.IsIPv4MappedToIPv6 ? $"{endPoint.Address.MapToIPv4()}:{endPoint.Port}" : endPoint.ToString();
+    private static string FormatEndPoint(EndPoint endPoint) => endPoint switch
+    {
+        IPEndPoint ip when ip.Address.IsIPv4MappedToIPv6 => $"{ip.Address.MapToIPv4()}:{ip.Port}",
+        System.Net.Sockets.UnixDomainSocketEndPoint unix => $"unix:{unix}",
+        _ => endPoint.ToString() ?? "",
+    };
 }

@@ -5,57 +5,50 @@ namespace CbuffTcp.Cli;
 /// <summary>The handler behind <c>cbuff serve</c>: echo, broadcast, or a chat room.</summary>
 internal sealed class ServeHandler(ServeMode mode, ServeLog log) : TcpHandler<ReadOnlySequence<byte>>
 {
-    private ChatRoom? _chat;
+    private readonly ChatRoom? _chat = mode == ServeMode.Chat ? new ChatRoom() : null;
 
-    public TcpServer<ReadOnlySequence<byte>> Server
+    public override ValueTask OnConnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection)
     {
-        get => field ?? throw new InvalidOperationException("Server not set.");
-        set
-        {
-            field = value;
-            _chat = mode == ServeMode.Chat ? new ChatRoom(value) : null;
-        }
-    }
-
-    public override ValueTask OnConnectedAsync(ClientInfo client)
-    {
-        log.Info($"client {client.Id} connected from {client.RemoteEndPoint}");
-        _chat?.Join(client);
+        log.Info($"client {connection.Id} connected from {connection.RemoteEndPoint}");
+        _chat?.Join(connection);
         return ValueTask.CompletedTask;
     }
 
-    public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+    public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
     {
-        if (mode == ServeMode.Broadcast)
+        switch (mode)
         {
-            Server.SendToAllClients(messages.AsSpan()); // the whole batch to each client at once
-            return ValueTask.CompletedTask;
-        }
+            case ServeMode.Broadcast:
+                connection.Server!.SendToAllClients(messages.AsSpan()); // the whole batch to each client at once
+                break;
+            case ServeMode.Echo:
+                foreach (var message in messages)
+                {
+                    connection.Send(message); // one by one: a large reply joins the queue without a copy
+                }
 
-        foreach (var message in messages)
-        {
-            switch (mode)
-            {
-                case ServeMode.Echo:
-                    Server.SendToClient(client.Id, message);
-                    break;
-                default:
-                    _chat!.Say(client, message);
-                    break;
-            }
+                break;
+            default:
+                foreach (var message in messages)
+                {
+                    _chat!.Say(connection, message);
+                }
+
+                break;
         }
 
         return ValueTask.CompletedTask;
     }
 
-    public override ValueTask OnDisconnectedAsync(ClientInfo client, DisconnectInfo reason)
+    public override ValueTask OnDisconnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection, DisconnectInfo reason)
     {
-        log.Info($"client {client.Id} disconnected: {reason}");
-        _chat?.Leave(client, reason);
+        log.Info($"client {connection.Id} disconnected: {reason}");
+        _chat?.Leave(connection, reason);
         return ValueTask.CompletedTask;
     }
 
     public override void OnError(string message, Exception? exception) => log.Info($"error: {message}");
 
-    public override void OnClientError(ClientInfo client, string message, Exception? exception) => log.Info($"client {client.Id} error: {message}");
+    public override void OnConnectionError(TcpConnection<ReadOnlySequence<byte>> connection, string message, Exception? exception) =>
+        log.Info($"client {connection.Id} error: {message}");
 }

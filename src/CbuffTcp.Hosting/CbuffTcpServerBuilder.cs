@@ -32,8 +32,8 @@ public sealed class CbuffTcpServerBuilder<TMessage>
     }
 
     /// <summary>
-    /// Uses <typeparamref name="THandler"/>, built by dependency injection, as the server's handler. A handler that
-    /// sends takes <see cref="Lazy{T}"/> of <see cref="TcpServer{TMessage}"/> (the server needs the handler first).
+    /// Uses <typeparamref name="THandler"/>, built by dependency injection, as the server's handler. It replies and
+    /// broadcasts through the connection each callback receives, so it needs no reference to the server.
     /// </summary>
     public CbuffTcpServerBuilder<TMessage> UseHandler<THandler>()
         where THandler : class, ITcpHandler<TMessage>

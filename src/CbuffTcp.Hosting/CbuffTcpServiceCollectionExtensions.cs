@@ -17,7 +17,9 @@ public static class CbuffTcpServiceCollectionExtensions
     /// Adds a <see cref="TcpServer{TMessage}"/> that starts with the host and stops gracefully within the host's
     /// shutdown timeout. Its options are bound from <paramref name="configSectionPath"/> and validated when the host
     /// starts; it logs through the host's <see cref="ILoggerFactory"/> and measures through its
-    /// <see cref="IMeterFactory"/>. Inject <see cref="TcpServer{TMessage}"/> to send, broadcast and close clients.
+    /// <see cref="IMeterFactory"/>. Handlers reply through the connection their callbacks receive (and broadcast through
+    /// its <c>Server</c>); inject <see cref="TcpServer{TMessage}"/> where code outside a handler sends, broadcasts or
+    /// closes clients.
     /// </summary>
     /// <returns>A builder: call <c>UseProtocol</c> and <c>UseHandler</c> on it.</returns>
     public static CbuffTcpServerBuilder<TMessage> AddCbuffTcpServer<TMessage>(this IServiceCollection services, string configSectionPath = DefaultSection)
@@ -27,7 +29,6 @@ public static class CbuffTcpServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CbuffTcpHostOptions>, CbuffTcpHostOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CbuffTcpHostOptions>, TcpServerOptionsRulesValidator>());
         services.TryAddSingleton(static sp => CreateServer<TMessage>(sp));
-        services.TryAddSingleton(static sp => new Lazy<TcpServer<TMessage>>(sp.GetRequiredService<TcpServer<TMessage>>));
         services.AddHostedService<CbuffTcpHostedService<TMessage>>();
         return new CbuffTcpServerBuilder<TMessage>(services);
     }

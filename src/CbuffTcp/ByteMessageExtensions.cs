@@ -29,8 +29,15 @@ public static class ByteMessageExtensions
         return server.SendToAllClientsExcept(clientId, new ReadOnlySequence<byte>(message));
     }
 
-    /// <summary>Sends <paramref name="message"/> to the server; see <see cref="TcpClientConnection{TMessage}.Send"/>.</summary>
-    public static SendResult Send(this TcpClientConnection<ReadOnlySequence<byte>> client, ReadOnlyMemory<byte> message)
+    /// <summary>Sends <paramref name="message"/> on this connection; see <see cref="TcpConnection{TMessage}.Send(in TMessage)"/>.</summary>
+    public static SendResult Send(this TcpConnection<ReadOnlySequence<byte>> connection, ReadOnlyMemory<byte> message)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return connection.Send(new ReadOnlySequence<byte>(message));
+    }
+
+    /// <summary>Sends <paramref name="message"/> to the server; see <see cref="TcpClient{TMessage}.Send(in TMessage)"/>.</summary>
+    public static SendResult Send(this TcpClient<ReadOnlySequence<byte>> client, ReadOnlyMemory<byte> message)
     {
         ArgumentNullException.ThrowIfNull(client);
         return client.Send(new ReadOnlySequence<byte>(message));

@@ -10,14 +10,14 @@ namespace CbuffTcp;
 /// </summary>
 internal sealed class ClientRegistry<TMessage>
 {
-    private readonly ConcurrentDictionary<long, Connection<TMessage>> _connections = new();
+    private readonly ConcurrentDictionary<long, TcpConnection<TMessage>> _connections = new();
     private Snapshot? _snapshot;
     private int _version;
     private int _count;
 
     public int Count => Volatile.Read(ref _count);
 
-    public bool TryAdd(Connection<TMessage> connection)
+    public bool TryAdd(TcpConnection<TMessage> connection)
     {
         if (!_connections.TryAdd(connection.Id, connection))
         {
@@ -30,9 +30,9 @@ internal sealed class ClientRegistry<TMessage>
     }
 
     /// <summary>Removes the connection; true only for the call that actually removed it.</summary>
-    public bool Remove(Connection<TMessage> connection)
+    public bool Remove(TcpConnection<TMessage> connection)
     {
-        if (!_connections.TryRemove(new KeyValuePair<long, Connection<TMessage>>(connection.Id, connection)))
+        if (!_connections.TryRemove(new KeyValuePair<long, TcpConnection<TMessage>>(connection.Id, connection)))
         {
             return false;
         }
@@ -42,10 +42,10 @@ internal sealed class ClientRegistry<TMessage>
         return true;
     }
 
-    public bool TryGet(long id, out Connection<TMessage> connection) => _connections.TryGetValue(id, out connection!);
+    public bool TryGet(long id, out TcpConnection<TMessage> connection) => _connections.TryGetValue(id, out connection!);
 
     /// <summary>The connections as of the latest change. The array is never modified after it is returned.</summary>
-    public Connection<TMessage>[] GetSnapshot()
+    public TcpConnection<TMessage>[] GetSnapshot()
     {
         // The version is read before the dictionary: a change racing with the rebuild bumps it afterwards,
         // so a stale array is never stored under the newest version.
@@ -61,5 +61,5 @@ internal sealed class ClientRegistry<TMessage>
         return snapshot.Connections;
     }
 
-    private sealed record Snapshot(int Version, Connection<TMessage>[] Connections);
+    private sealed record Snapshot(int Version, TcpConnection<TMessage>[] Connections);
 }

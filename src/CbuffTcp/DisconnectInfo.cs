@@ -8,7 +8,7 @@ namespace CbuffTcp;
 public readonly record struct DisconnectInfo(DisconnectReason Reason, string Detail)
 {
     /// <summary>True for endings that are part of normal operation (peer closed, local close, server stop).</summary>
-    public bool IsNormal => Reason is DisconnectReason.RemoteClosed or DisconnectReason.ClosedByServer or DisconnectReason.ServerStopping;
+    public bool IsNormal => Reason is DisconnectReason.RemoteClosed or DisconnectReason.ClosedLocally or DisconnectReason.ServerStopping;
 
     /// <inheritdoc />
     public override string ToString() => Detail.Length == 0 ? Reason.ToString() : $"{Reason}: {Detail}";

@@ -9,8 +9,11 @@ public enum DisconnectReason
     /// <summary>The peer reset the connection, or the network failed under it.</summary>
     Reset = 1,
 
-    /// <summary>Local code closed it: <c>CloseClient</c>, <c>CloseClients</c> or a client's <c>CloseAsync</c>. The detail holds the caller's reason.</summary>
-    ClosedByServer = 2,
+    /// <summary>
+    /// This side closed it gracefully: <see cref="TcpConnection{TMessage}.Close"/>, a server's <c>CloseClient</c> or
+    /// <c>CloseClients</c>, or a client's <c>CloseAsync</c>. The detail holds the caller's reason.
+    /// </summary>
+    ClosedLocally = 2,
 
     /// <summary>The protocol rejected the input (a malformed frame). The detail holds the protocol's message.</summary>
     ProtocolError = 3,
@@ -32,4 +35,10 @@ public enum DisconnectReason
 
     /// <summary>User code (a handler callback or the protocol) threw. The exception went to <c>OnClientError</c>.</summary>
     HandlerError = 9,
+
+    /// <summary>
+    /// This side reset the connection (RST), dropping what was queued: <see cref="TcpConnection{TMessage}.Abort(string)"/>, or
+    /// the connection's transport was torn down here. A reset by the peer is <see cref="Reset"/>.
+    /// </summary>
+    Aborted = 10,
 }

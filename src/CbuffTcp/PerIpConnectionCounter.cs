@@ -3,18 +3,21 @@ using System.Net;
 
 namespace CbuffTcp;
 
-/// <summary>Counts live connections per remote IP address, lock-free, and refuses one past the limit.</summary>
+/// <summary>
+/// Counts live connections per remote IP address, lock-free, and refuses one past the limit. Connections with no IP
+/// address (Unix domain sockets, in-memory) have no key: the per-IP limit does not apply to them.
+/// </summary>
 internal sealed class PerIpConnectionCounter(int limit)
 {
     private readonly ConcurrentDictionary<IPAddress, int> _counts = new();
 
-    public static IPAddress KeyOf(EndPoint? endPoint) => endPoint is IPEndPoint { Address: var address }
+    public static IPAddress? KeyOf(EndPoint? endPoint) => endPoint is IPEndPoint { Address: var address }
         ? (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address)
-        : IPAddress.None;
+        : null;
 
-    public bool TryAcquire(IPAddress address)
+    public bool TryAcquire(IPAddress? address)
     {
-        while (true)
+        while (address is not null)
         {
             if (_counts.TryGetValue(address, out var count))
             {
@@ -33,11 +36,13 @@ internal sealed class PerIpConnectionCounter(int limit)
                 return true;
             }
         }
+
+        return true;
     }
 
-    public void Release(IPAddress address)
+    public void Release(IPAddress? address)
     {
-        while (_counts.TryGetValue(address, out var count))
+        while (address is not null && _counts.TryGetValue(address, out var count))
         {
             if (count <= 1 ? _counts.TryRemove(new KeyValuePair<IPAddress, int>(address, count)) : _counts.TryUpdate(address, count - 1, count))
             {

@@ -9,19 +9,22 @@ namespace CbuffTcp;
 public abstract class TcpConnectionOptions
 {
     /// <summary>
-    /// When true, receive callbacks leave the read loop (the seed's <c>AsyncReceive</c>): the read loop keeps decoding
-    /// while the handler works, through a bounded per-client queue of <see cref="AsyncReceiveQueueLimit"/> batches.
-    /// Messages of one client still arrive in order and callbacks for one client never overlap. Batches are copied
-    /// out of the receive buffer first (one copy per batch). Defaults to false.
+    /// When true, receive callbacks leave the read loop (the seed's <c>AsyncReceive</c>): the read loop keeps reading
+    /// and decoding while the handler works, through a per-connection queue bounded by
+    /// <see cref="AsyncReceiveQueueMaxBytes"/>. Messages of one connection still arrive in order, callbacks for one
+    /// connection never overlap, and every message read before the peer's FIN is handled (and its replies sent) before
+    /// the connection closes. Messages are decoded once: views into the receive buffer leave with the buffer they
+    /// point into, so nothing is copied. Defaults to false.
     /// </summary>
     public bool AsyncReceive { get; set; }
 
     /// <summary>
-    /// With <see cref="AsyncReceive"/>, how many decoded batches may wait for the handler before reading from that
-    /// client pauses. Defaults to 64.
+    /// With <see cref="AsyncReceive"/>, how many received bytes may wait for the handler before reading from that
+    /// connection pauses (a queue holding less always takes the next read, so one frame larger than this still goes
+    /// through). Defaults to 1 MiB.
     /// </summary>
     [Range(1, int.MaxValue)]
-    public int AsyncReceiveQueueLimit { get; set; } = 64;
+    public int AsyncReceiveQueueMaxBytes { get; set; } = 1024 * 1024;
 
     /// <summary>
     /// The most bytes one client may have queued or being written. A message that does not fit is refused with
@@ -105,7 +108,7 @@ public abstract class TcpConnectionOptions
 
     internal virtual void Validate()
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(AsyncReceiveQueueLimit, 1, nameof(AsyncReceiveQueueLimit));
+        ArgumentOutOfRangeException.ThrowIfLessThan(AsyncReceiveQueueMaxBytes, 1, nameof(AsyncReceiveQueueMaxBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendQueueMaxBytes, 1, nameof(SendQueueMaxBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendQueueMaxMessages, 1, nameof(SendQueueMaxMessages));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxFrameSize, 1, nameof(MaxFrameSize));

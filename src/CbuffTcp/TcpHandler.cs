@@ -5,18 +5,18 @@ namespace CbuffTcp;
 public abstract class TcpHandler<TMessage> : ITcpHandler<TMessage>
 {
     /// <inheritdoc />
-    public virtual ValueTask OnConnectedAsync(ClientInfo client) => ValueTask.CompletedTask;
+    public virtual ValueTask OnConnectedAsync(TcpConnection<TMessage> connection) => ValueTask.CompletedTask;
 
     /// <inheritdoc />
-    public virtual ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<TMessage> messages) => ValueTask.CompletedTask;
+    public virtual ValueTask OnReceivedAsync(TcpConnection<TMessage> connection, MessageBatch<TMessage> messages) => ValueTask.CompletedTask;
 
     /// <inheritdoc />
-    public virtual void OnSent(ClientInfo client, TMessage message, ReadOnlySpan<byte> packet)
+    public virtual void OnSent(TcpConnection<TMessage> connection, TMessage message, ReadOnlySpan<byte> packet)
     {
     }
 
     /// <inheritdoc />
-    public virtual ValueTask OnDisconnectedAsync(ClientInfo client, DisconnectInfo reason) => ValueTask.CompletedTask;
+    public virtual ValueTask OnDisconnectedAsync(TcpConnection<TMessage> connection, DisconnectInfo reason) => ValueTask.CompletedTask;
 
     /// <inheritdoc />
     public virtual void OnError(string message, Exception? exception)
@@ -24,7 +24,7 @@ public abstract class TcpHandler<TMessage> : ITcpHandler<TMessage>
     }
 
     /// <inheritdoc />
-    public virtual void OnClientError(ClientInfo client, string message, Exception? exception)
+    public virtual void OnConnectionError(TcpConnection<TMessage> connection, string message, Exception? exception)
     {
     }
 }

@@ -73,6 +73,13 @@ public sealed partial class TcpServer<TMessage>
                     // The socket failed between accept and admission (the peer reset it, say): drop it, accept on.
                     SocketClosing.Reset(socket);
                 }
+                catch (Exception ex)
+                {
+                    // Anything else is a fault of ours or of the machine (epoll refusing the socket, say): never a
+                    // silent end of accepting while Status says Running. Report it, drop this socket, accept on.
+                    ReportError(Log.AdmitFailed, $"Admitting a connection from {RemoteOf(socket)} failed: {ex.Message}", ex);
+                    SocketClosing.Reset(socket);
+                }
             }
         }
         finally
@@ -103,7 +110,11 @@ public sealed partial class TcpServer<TMessage>
         try
         {
             // These can fail for a socket the peer has already reset: give its per-IP slot back, then let it go.
-            socket.NoDelay = settings.NoDelay;
+            if (socket.AddressFamily != AddressFamily.Unix)
+            {
+                socket.NoDelay = settings.NoDelay; // TCP only: a Unix socket has no Nagle to turn off
+            }
+
             transport = _options.Tls is null ? settings.TransportFor(socket) : null;
         }
         catch
@@ -115,7 +126,7 @@ public sealed partial class TcpServer<TMessage>
         Interlocked.Increment(ref _connectionTaskCount);
         if (transport is not null)
         {
-            var connection = Register(transport, socket, settings);
+            var connection = Register(transport, settings);
             ThreadPool.UnsafeQueueUserWorkItem(static connection => _ = connection.RunAsync(), connection, preferLocal: false);
             return;
         }
@@ -141,10 +152,9 @@ public sealed partial class TcpServer<TMessage>
         return ceiling;
     }
 
-    private Connection<TMessage> Register(ConnectionTransport transport, Socket socket, ConnectionSettings settings)
+    private TcpConnection<TMessage> Register(ConnectionTransport transport, ConnectionSettings settings)
     {
-        var info = new ClientInfo(Interlocked.Increment(ref _lastClientId), socket.RemoteEndPoint, socket.LocalEndPoint);
-        var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings, owner: this);
+        var connection = new TcpConnection<TMessage>(Interlocked.Increment(ref _lastClientId), transport, _protocol, _handler, _packer, settings, server: this);
         _clients.TryAdd(connection);
         return connection;
     }
@@ -153,7 +163,7 @@ public sealed partial class TcpServer<TMessage>
     /// TLS first: a client that fails or stalls the handshake is closed without any handler call; failures are
     /// counted and reported once per streak, so a scan of plaintext clients cannot flood the error event.
     /// </summary>
-    private async Task HandshakeThenRunAsync(Socket socket, ConnectionSettings settings, System.Net.IPAddress address)
+    private async Task HandshakeThenRunAsync(Socket socket, ConnectionSettings settings, System.Net.IPAddress? address)
     {
         ConnectionTransport transport;
         var remote = socket.RemoteEndPoint;
@@ -188,8 +198,16 @@ public sealed partial class TcpServer<TMessage>
         }
 
         Volatile.Write(ref _failingHandshakes, 0);
-        var connection = Register(transport, socket, settings);
+        var connection = Register(transport, settings);
         Interlocked.Decrement(ref _handshaking);
+        if (Volatile.Read(ref _stopping) != 0)
+        {
+            // The stop may have closed its snapshot of the clients before this one joined: close it here, or it would
+            // hold the stop for the whole graceful timeout. (Registered first, checked second; the stop sets the flag
+            // first and takes its snapshot second: one of the two sees the other.)
+            connection.BeginClose(DisconnectReason.ServerStopping, "server stopping");
+        }
+
         await connection.RunAsync().ConfigureAwait(false);
     }
 
@@ -197,11 +215,11 @@ public sealed partial class TcpServer<TMessage>
     /// Frees the client's registry entry and per-IP slot, once, before its <c>OnDisconnectedAsync</c> runs: by then
     /// <see cref="ClientCount"/> excludes it and its address may connect again.
     /// </summary>
-    void IConnectionOwner<TMessage>.Closing(Connection<TMessage> connection)
+    void IConnectionOwner<TMessage>.Closing(TcpConnection<TMessage> connection)
     {
         if (_clients.Remove(connection))
         {
-            _perIp.Release(PerIpConnectionCounter.KeyOf(connection.Info.RemoteEndPoint));
+            _perIp.Release(PerIpConnectionCounter.KeyOf(connection.RemoteEndPoint));
         }
     }
 
@@ -222,13 +240,25 @@ public sealed partial class TcpServer<TMessage>
         }
     }
 
-    void IConnectionOwner<TMessage>.Failed(Connection<TMessage> connection, Exception exception)
+    void IConnectionOwner<TMessage>.Failed(TcpConnection<TMessage> connection, Exception exception)
     {
         // RunAsync reports user-code failures itself; reaching here is a bug in CbuffTcp. Keep the server alive.
         ReportError(Log.ConnectionFailed, $"Connection {connection.Id} failed unexpectedly: {exception.Message}", exception);
     }
 
-    void IConnectionOwner<TMessage>.Ended(Connection<TMessage> connection) => ConnectionTaskEnded();
+    void IConnectionOwner<TMessage>.Ended(TcpConnection<TMessage> connection) => ConnectionTaskEnded();
+
+    private static System.Net.EndPoint? RemoteOf(Socket socket)
+    {
+        try
+        {
+            return socket.RemoteEndPoint;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return null;
+        }
+    }
 
     private void ConnectionTaskEnded()
     {

@@ -6,24 +6,15 @@ namespace CbuffTcp;
 public sealed partial class TcpServer<TMessage>
 {
     /// <summary>
-    /// Packs <paramref name="message"/> and queues it for one client (the seed's <c>SendToClient</c>). Never blocks
-    /// and never throws for the client's state: the result says what happened.
+    /// Packs <paramref name="message"/> and queues it for one client (the seed's <c>SendToClient</c>), for sends
+    /// from outside that client's callbacks: inside them, <see cref="TcpConnection{TMessage}.Send(in TMessage)"/>
+    /// takes no lookup. Never blocks and never throws for the client's state: the result says what happened.
     /// </summary>
     /// <param name="clientId">The client's id.</param>
     /// <param name="message">The message. It is packed before this returns, so it may be a view that is about to be reused.</param>
     public SendResult SendToClient(long clientId, in TMessage message)
     {
-        if (!_clients.TryGet(clientId, out var connection))
-        {
-            return SendResult.NotFound;
-        }
-
-        if (connection.IsClosing)
-        {
-            return SendResult.Closed;
-        }
-
-        return _packer.Pack(message, ref connection, static (ref Connection<TMessage> c, PackBuffer packet) => c.EnqueuePacked(packet));
+        return _clients.TryGet(clientId, out var connection) ? connection.Send(message) : SendResult.NotFound;
     }
 
     /// <summary>
@@ -49,7 +40,7 @@ public sealed partial class TcpServer<TMessage>
 
     /// <summary>
     /// Closes one client (the seed's <c>CloseClient</c>): reading stops, what was queued for it is flushed, and its
-    /// <c>OnDisconnectedAsync</c> receives <see cref="DisconnectReason.ClosedByServer"/> with <paramref name="reason"/>.
+    /// <c>OnDisconnectedAsync</c> receives <see cref="DisconnectReason.ClosedLocally"/> with <paramref name="reason"/>.
     /// Returns false when no client has that id.
     /// </summary>
     public bool CloseClient(long clientId, string reason)
@@ -59,7 +50,7 @@ public sealed partial class TcpServer<TMessage>
             return false;
         }
 
-        connection.BeginClose(DisconnectReason.ClosedByServer, reason ?? string.Empty);
+        connection.Close(reason);
         return true;
     }
 
@@ -79,7 +70,7 @@ public sealed partial class TcpServer<TMessage>
         return closed;
     }
 
-    /// <summary>Bytes queued for a client or being written to it now; 0 for an unknown id.</summary>
+    /// <summary>Bytes queued for a client or being written to it now; 0 for an unknown id (the connection's own <see cref="TcpConnection{TMessage}.QueuedBytes"/> takes no lookup).</summary>
     public int GetQueuedBytes(long clientId) => _clients.TryGet(clientId, out var connection) ? connection.QueuedBytes : 0;
 
     /// <summary>Times any client's write loop woke from an empty queue (tests use it to show idle clients cost nothing).</summary>
@@ -117,7 +108,7 @@ public sealed partial class TcpServer<TMessage>
     }
 
     /// <summary>Carries a broadcast's targets into the packer and counts the outcome (a struct: a broadcast allocates nothing).</summary>
-    private struct BroadcastTally(Connection<TMessage>[] targets, long exceptClientId)
+    private struct BroadcastTally(TcpConnection<TMessage>[] targets, long exceptClientId)
     {
         public int Queued { get; private set; }
 

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Connections;
+using CbuffTcp.Connections.IoThreads;
 using CbuffTcp.Telemetry;
 using Microsoft.Extensions.Logging;
 
@@ -33,6 +35,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     private CancellationTokenSource? _acceptCancellation;
     private volatile ServerStatus _status;
     private long _lastClientId;
+    private int _stopping;
     private int _connectionTaskCount;
     private TaskCompletionSource _allConnectionsDone = NewCompletionSource(completed: true);
 
@@ -55,14 +58,24 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     /// <summary>Where the server is in its lifecycle.</summary>
     public ServerStatus Status => _status;
 
-    /// <summary>The address and port the server listens on (the real port when started on port 0); null when not listening.</summary>
-    public IPEndPoint? LocalEndPoint { get; private set; }
+    /// <summary>
+    /// Where the server listens: an <see cref="IPEndPoint"/> (with the real port when started on port 0) or a
+    /// <see cref="UnixDomainSocketEndPoint"/>; null when not listening.
+    /// </summary>
+    public EndPoint? LocalEndPoint { get; private set; }
+
+    /// <summary>
+    /// The I/O mode plain connections run on since the last start: <see cref="TcpServerOptions"/>' <c>IoMode</c>, or
+    /// <see cref="IoMode.ThreadPool"/> where I/O threads are not available (reported at start). TLS connections always
+    /// use the thread pool.
+    /// </summary>
+    public IoMode IoModeInUse { get; private set; }
 
     /// <summary>How many clients are connected now.</summary>
     public int ClientCount => _clients.Count;
 
-    /// <summary>The connected clients, as of the latest connect or disconnect.</summary>
-    public IReadOnlyList<ClientInfo> Clients => Array.ConvertAll(_clients.GetSnapshot(), static c => c.Info);
+    /// <summary>The connected clients, as of the latest connect or disconnect (a snapshot: it does not change afterwards).</summary>
+    public IReadOnlyList<TcpConnection<TMessage>> Clients => _clients.GetSnapshot();
 
     /// <summary>
     /// Connections refused because <see cref="TcpServerOptions.MaxConnections"/> or
@@ -79,12 +92,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     public int ConnectionLimit { get; private set; }
 
     /// <summary>Looks up a connected client by id.</summary>
-    public bool TryGetClient(long clientId, out ClientInfo? client)
-    {
-        var found = _clients.TryGet(clientId, out var connection);
-        client = found ? connection.Info : null;
-        return found;
-    }
+    public bool TryGetClient(long clientId, [NotNullWhen(true)] out TcpConnection<TMessage>? client) => _clients.TryGet(clientId, out client);
 
     /// <summary>Starts listening on every interface (IPv6 dual mode, so IPv4 clients connect too) at <paramref name="port"/>.</summary>
     /// <param name="port">The TCP port; 0 picks a free one (read it from <see cref="LocalEndPoint"/>).</param>
@@ -98,14 +106,29 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         return StartAsync(endPoint, cancellationToken);
     }
 
-    /// <summary>Starts listening on <paramref name="endPoint"/>; <see cref="IPAddress.IPv6Any"/> listens dual mode.</summary>
-    /// <param name="endPoint">The address and port to bind; port 0 picks a free one.</param>
+    /// <summary>
+    /// Starts listening on <paramref name="endPoint"/>: an <see cref="IPEndPoint"/> (<see cref="IPAddress.IPv6Any"/>
+    /// listens dual mode; port 0 picks a free one) or a <see cref="UnixDomainSocketEndPoint"/>. On a Unix socket,
+    /// limits, timeouts, metrics and logs apply as on TCP, except <see cref="TcpServerOptions.MaxConnectionsPerIp"/>
+    /// (its clients have no IP address); a socket file left by a server that is gone is replaced, and the file is
+    /// removed when the server stops.
+    /// </summary>
+    /// <param name="endPoint">Where to listen.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <exception cref="InvalidOperationException">The server is not <see cref="ServerStatus.Closed"/>.</exception>
-    /// <exception cref="SocketException">The address could not be bound (in use, not local, no permission).</exception>
-    public Task StartAsync(IPEndPoint endPoint, CancellationToken cancellationToken = default)
+    /// <exception cref="SocketException">
+    /// The address could not be bound (in use, not local, no permission; for a Unix socket, another server listens on
+    /// the path, or the path is a file that is not a socket).
+    /// </exception>
+    /// <exception cref="ArgumentException">The end point is neither an IP nor a Unix domain socket end point.</exception>
+    public Task StartAsync(EndPoint endPoint, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
+        if (endPoint is not (IPEndPoint or UnixDomainSocketEndPoint))
+        {
+            throw new ArgumentException($"A server listens on an IPEndPoint or a UnixDomainSocketEndPoint, not a {endPoint.GetType().Name}.", nameof(endPoint));
+        }
+
         cancellationToken.ThrowIfCancellationRequested();
         lock (_lifecycleLock)
         {
@@ -119,11 +142,11 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         }
 
         using var activity = Tracing.Source.StartActivity("cbufftcp.server.start");
-        activity?.SetTag("server.address", endPoint.Address.ToString());
+        activity?.SetTag("server.address", endPoint is IPEndPoint ip ? ip.Address.ToString() : endPoint.ToString());
         try
         {
-            _listener = Bind(endPoint, _options.ListenBacklog);
-            LocalEndPoint = (IPEndPoint)_listener.LocalEndPoint!;
+            _listener = ListenSocket.Bind(endPoint, _options.ListenBacklog);
+            LocalEndPoint = _listener.LocalEndPoint ?? endPoint;
         }
         catch
         {
@@ -139,10 +162,12 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         _acceptCancellation = new CancellationTokenSource();
         _allConnectionsDone = NewCompletionSource(completed: false);
         _connectionTaskCount = 1; // the accept loop holds one count until it ends
+        Volatile.Write(ref _stopping, 0);
+        IoModeInUse = StartIoMode();
         _status = ServerStatus.Running;
         _acceptLoop = AcceptLoopAsync(_listener, _settings, _acceptCancellation.Token);
-        activity?.SetTag("server.port", LocalEndPoint.Port);
-        Log.ServerStarted(_logger, LocalEndPoint, ConnectionLimit);
+        activity?.SetTag("server.port", (LocalEndPoint as IPEndPoint)?.Port);
+        Log.ServerStarted(_logger, LocalEndPoint, ConnectionLimit, IoModeInUse);
         return Task.CompletedTask;
     }
 
@@ -169,12 +194,13 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
 
         using var activity = Tracing.Source.StartActivity("cbufftcp.server.stop");
         var endPoint = LocalEndPoint;
-        activity?.SetTag("server.port", endPoint?.Port);
+        activity?.SetTag("server.port", (endPoint as IPEndPoint)?.Port);
         Log.ServerStopping(_logger, endPoint, _clients.Count);
         await _acceptCancellation!.CancelAsync().ConfigureAwait(false);
         _listener!.Dispose();
         await _acceptLoop.ConfigureAwait(false);
 
+        Interlocked.Exchange(ref _stopping, 1); // before the snapshot: a TLS handshake that ends after it sees this
         foreach (var connection in _clients.GetSnapshot())
         {
             connection.BeginClose(DisconnectReason.ServerStopping, "server stopping");
@@ -205,9 +231,15 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
 
         _heartbeat?.Dispose();
         _heartbeat = null;
+        IoLoop.UnexpectedError -= ReportIoThreadError;
         _acceptCancellation.Dispose();
         _acceptCancellation = null;
         _listener = null;
+        if (ListenSocket.SocketFileOf(endPoint) is { } socketFile)
+        {
+            TryDelete(socketFile);
+        }
+
         LocalEndPoint = null;
         _status = ServerStatus.Closed;
         Log.ServerStopped(_logger, endPoint);
@@ -224,26 +256,40 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         _metrics.Dispose();
     }
 
-    private static Socket Bind(IPEndPoint endPoint, int backlog)
+    /// <summary>
+    /// The I/O mode connections get: the one configured, unless I/O threads cannot run here (not Linux, or they
+    /// failed to start), when the thread pool serves instead and the reason is reported once. I/O threads report
+    /// exceptions that escape them (a CbuffTcp bug) through this server while it runs.
+    /// </summary>
+    private IoMode StartIoMode()
     {
-        var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        if (_options.IoMode != IoMode.IoThreads)
+        {
+            return _options.IoMode;
+        }
+
+        if (!IoLoops.IsAvailable)
+        {
+            ReportError(Log.IoThreadsUnavailable, $"IoMode.IoThreads is not available here ({IoLoops.Unavailability}): connections use the thread pool.", IoLoops.StartFailure);
+            return IoMode.ThreadPool;
+        }
+
+        IoLoop.UnexpectedError += ReportIoThreadError;
+        return IoMode.IoThreads;
+    }
+
+    private void ReportIoThreadError(Exception exception) =>
+        ReportError(Log.IoThreadError, $"An I/O thread caught an exception that escaped a socket's wake-up: {exception.Message}", exception);
+
+    private void TryDelete(string socketFile)
+    {
         try
         {
-            if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
-            {
-                listener.DualMode = true;
-            }
-
-            // No ReuseAddress: on Linux .NET maps it to SO_REUSEPORT too, which would let a second server share the
-            // port silently. .NET already sets SO_REUSEADDR on Unix, so a restart still binds past TIME_WAIT.
-            listener.Bind(endPoint);
-            listener.Listen(backlog);
-            return listener;
+            File.Delete(socketFile);
         }
-        catch
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            listener.Dispose();
-            throw;
+            ReportError(Log.SocketFileNotRemoved, $"Could not remove the socket file {socketFile}: {ex.Message}", ex);
         }
     }
 

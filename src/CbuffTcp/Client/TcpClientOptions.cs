@@ -2,7 +2,7 @@ using System.Net.Security;
 
 namespace CbuffTcp;
 
-/// <summary>Settings of a <see cref="TcpClientConnection{TMessage}"/>.</summary>
+/// <summary>Settings of a <see cref="TcpClient{TMessage}"/>.</summary>
 public sealed class TcpClientOptions : TcpConnectionOptions
 {
     /// <summary>How long <c>ConnectAsync</c> may take before it fails with a <see cref="TimeoutException"/>. Defaults to 10 seconds.</summary>

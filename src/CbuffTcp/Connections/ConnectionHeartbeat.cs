@@ -7,10 +7,10 @@ namespace CbuffTcp.Connections;
 internal sealed class ConnectionHeartbeat<TMessage> : IDisposable
 {
     private readonly TimeProvider _time;
-    private readonly Func<IEnumerable<Connection<TMessage>>> _connections;
+    private readonly Func<IEnumerable<TcpConnection<TMessage>>> _connections;
     private readonly ITimer _timer;
 
-    private ConnectionHeartbeat(TimeProvider time, TimeSpan interval, Func<IEnumerable<Connection<TMessage>>> connections)
+    private ConnectionHeartbeat(TimeProvider time, TimeSpan interval, Func<IEnumerable<TcpConnection<TMessage>>> connections)
     {
         _time = time;
         _connections = connections;
@@ -18,7 +18,7 @@ internal sealed class ConnectionHeartbeat<TMessage> : IDisposable
     }
 
     /// <summary>Starts a heartbeat when the settings have a timeout; null otherwise.</summary>
-    public static ConnectionHeartbeat<TMessage>? StartIfNeeded(ConnectionSettings settings, Func<IEnumerable<Connection<TMessage>>> connections) =>
+    public static ConnectionHeartbeat<TMessage>? StartIfNeeded(ConnectionSettings settings, Func<IEnumerable<TcpConnection<TMessage>>> connections) =>
         settings.HasTimeouts ? new ConnectionHeartbeat<TMessage>(settings.TimeProvider, settings.HeartbeatInterval, connections) : null;
 
     public void Dispose() => _timer.Dispose();

@@ -8,7 +8,7 @@ namespace CbuffTcp.Connections;
 /// <summary>A snapshot of the per-connection options, taken once at start so later edits to the options object cannot race.</summary>
 internal sealed record ConnectionSettings(
     bool AsyncReceive,
-    int AsyncReceiveQueueLimit,
+    int AsyncReceiveQueueMaxBytes,
     int SendQueueMaxBytes,
     int SendQueueMaxMessages,
     SlowConsumerPolicy SlowConsumerPolicy,
@@ -45,7 +45,7 @@ internal sealed record ConnectionSettings(
         options.Validate();
         return new ConnectionSettings(
             options.AsyncReceive,
-            options.AsyncReceiveQueueLimit,
+            options.AsyncReceiveQueueMaxBytes,
             options.SendQueueMaxBytes,
             options.SendQueueMaxMessages,
             options.SlowConsumerPolicy,

@@ -1,36 +1,32 @@
+using System.Net;
+
 namespace CbuffTcp.Connections;
 
 /// <summary>
-/// The byte stream under a connection. The connection core talks only to this seam, so sockets, TLS streams and
-/// in-memory pipes (in tests) all run the same read, decode and write loops.
+/// The byte stream under a connection: all the connection core asks of sockets, TLS streams and the in-memory
+/// transport, so each runs the same read, decode and write loops. Six calls: wait for data, receive, send, shut down
+/// (FIN), abort (RST), dispose.
 /// </summary>
-internal abstract class ConnectionTransport : IDisposable
+internal abstract class ConnectionTransport(EndPoint? remoteEndPoint, EndPoint? localEndPoint) : IDisposable
 {
+    /// <summary>The result of <see cref="ReceiveAsync"/> when the data a wait reported has gone after all: wait again.</summary>
+    public const int NothingYet = -1;
+
+    /// <summary>The peer's address, as of when the transport was made (a reset socket can no longer tell it).</summary>
+    public EndPoint? RemoteEndPoint { get; protected set; } = remoteEndPoint;
+
+    /// <summary>This side's address.</summary>
+    public EndPoint? LocalEndPoint { get; protected set; } = localEndPoint;
+
     /// <summary>Completes when data (or the end of the stream) is available, without holding a buffer while waiting.</summary>
     public abstract ValueTask<int> WaitForDataAsync();
 
     /// <summary>
-    /// Reads what is available into <paramref name="buffer"/>; 0 means the peer closed its side. Only for transports
-    /// without <see cref="SupportsTryReceive"/>: the others read with <see cref="TryReceiveAvailable"/>.
+    /// Once <see cref="WaitForDataAsync"/> has completed: reads what is available into <paramref name="buffer"/>. 0 means
+    /// the peer closed its side; <see cref="NothingYet"/> that nothing is there after all (the caller waits again).
+    /// Sockets complete it synchronously, never waiting; TLS may take a moment to decrypt a record.
     /// </summary>
-    public virtual ValueTask<int> ReceiveAsync(Memory<byte> buffer) =>
-        throw new NotSupportedException($"{GetType().Name} reads with {nameof(TryReceiveAvailable)}.");
-
-    /// <summary>
-    /// Whether <see cref="TryReceiveAvailable"/> reads (sockets); otherwise reads go through <see cref="ReceiveAsync"/>
-    /// (TLS decrypts records asynchronously).
-    /// </summary>
-    public virtual bool SupportsTryReceive => false;
-
-    /// <summary>
-    /// Once <see cref="WaitForDataAsync"/> has completed: reads what is available into <paramref name="buffer"/> at
-    /// once, never waiting (0 bytes: the peer closed). False when nothing is there after all: the caller waits again.
-    /// </summary>
-    public virtual bool TryReceiveAvailable(Span<byte> buffer, out int received)
-    {
-        received = 0;
-        return false;
-    }
+    public abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer);
 
     /// <summary>Writes all of <paramref name="buffer"/>.</summary>
     public abstract ValueTask SendAsync(ReadOnlyMemory<byte> buffer);

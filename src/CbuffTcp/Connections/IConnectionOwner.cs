@@ -7,11 +7,11 @@ namespace CbuffTcp.Connections;
 internal interface IConnectionOwner<TMessage>
 {
     /// <summary>The loops have ended; <c>OnDisconnectedAsync</c> is about to run. Free the client's slots.</summary>
-    void Closing(Connection<TMessage> connection);
+    void Closing(TcpConnection<TMessage> connection);
 
     /// <summary>The connection failed in CbuffTcp itself (a bug: user code failures are handled inside).</summary>
-    void Failed(Connection<TMessage> connection, Exception exception);
+    void Failed(TcpConnection<TMessage> connection, Exception exception);
 
     /// <summary>Everything is over, <c>OnDisconnectedAsync</c> included.</summary>
-    void Ended(Connection<TMessage> connection);
+    void Ended(TcpConnection<TMessage> connection);
 }

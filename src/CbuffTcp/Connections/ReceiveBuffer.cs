@@ -73,6 +73,32 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
         }
     }
 
+    /// <summary>
+    /// Gives the array away with its first <paramref name="consumed"/> bytes (decoded frames that messages still point
+    /// into: AsyncReceive hands them to the dispatch loop, which returns the array to the pool once they are handled),
+    /// and keeps what follows (a partial frame) in an array of its own. Null when nothing was consumed.
+    /// </summary>
+    public byte[]? HandOver(long consumed)
+    {
+        if (consumed == 0)
+        {
+            return null;
+        }
+
+        var array = _array!;
+        var leftover = Length - (int)consumed;
+        _array = null;
+        if (leftover > 0)
+        {
+            _array = pool.Rent(Math.Max(leftover, ConnectionSettings.MinReadSize));
+            array.AsSpan(_start + (int)consumed, leftover).CopyTo(_array);
+        }
+
+        _start = 0;
+        _end = leftover;
+        return array;
+    }
+
     /// <summary>The most bytes of a partial frame <see cref="TrimForWait"/> moves: a larger one keeps its array.</summary>
     public const int MaxTrimmedLength = 4 * 1024;
 

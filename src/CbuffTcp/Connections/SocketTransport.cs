@@ -6,6 +6,7 @@ namespace CbuffTcp.Connections;
 internal sealed class SocketTransport : ConnectionTransport
 {
     public SocketTransport(Socket socket)
+        : base(socket.RemoteEndPoint, socket.LocalEndPoint)
     {
         // Synchronous calls return WouldBlock instead of waiting: TryReceiveAvailable must never block a thread, and a
         // zero-byte wait can complete with nothing left to read (seen under load: threads stuck in a blocking
@@ -19,16 +20,14 @@ internal sealed class SocketTransport : ConnectionTransport
     // A zero-byte receive waits for data without a buffer, so idle connections hold no receive memory (as Kestrel does).
     public override ValueTask<int> WaitForDataAsync() => Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
 
-    public override bool SupportsTryReceive => true;
-
-    public override bool TryReceiveAvailable(Span<byte> buffer, out int received)
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer)
     {
         // The socket is non-blocking: this returns at once, with what is there or WouldBlock (then the caller waits).
-        received = Socket.Receive(buffer, SocketFlags.None, out var error);
+        var received = Socket.Receive(buffer.Span, SocketFlags.None, out var error);
         return error switch
         {
-            SocketError.Success => true,
-            SocketError.WouldBlock => false,
+            SocketError.Success => new ValueTask<int>(received),
+            SocketError.WouldBlock => new ValueTask<int>(NothingYet),
             _ => throw new SocketException((int)error),
         };
     }

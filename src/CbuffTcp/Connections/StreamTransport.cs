@@ -4,7 +4,7 @@ using System.Runtime.CompilerServices;
 namespace CbuffTcp.Connections;
 
 /// <summary>A connection over a stream on a socket: TLS (<see cref="System.Net.Security.SslStream"/>) uses this.</summary>
-internal sealed class StreamTransport(Socket socket, Stream stream) : ConnectionTransport
+internal sealed class StreamTransport(Socket socket, Stream stream) : ConnectionTransport(socket.RemoteEndPoint, socket.LocalEndPoint)
 {
     // SslStream supports zero-byte reads: it waits on the socket without holding a buffer, as the socket transport does.
     public override ValueTask<int> WaitForDataAsync() => stream.ReadAsync(Memory<byte>.Empty);

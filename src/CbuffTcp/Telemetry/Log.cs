@@ -5,18 +5,18 @@ namespace CbuffTcp.Telemetry;
 
 /// <summary>
 /// Every log event CbuffTcp writes, source-generated. Event ids are stable (documented in docs/telemetry.md): 1–9 the
-/// server's lifecycle, 10–19 connections, 20–29 errors in or around user code, 30–39 the client connector.
+/// server's lifecycle, 10–19 connections, 20–29 errors in or around user code, 30–39 the client, 40–49 the listener.
 /// </summary>
 internal static partial class Log
 {
-    [LoggerMessage(1, LogLevel.Information, "CbuffTcp server listening on {EndPoint}, serving up to {ConnectionLimit} connections")]
-    public static partial void ServerStarted(ILogger logger, IPEndPoint endPoint, int connectionLimit);
+    [LoggerMessage(1, LogLevel.Information, "CbuffTcp server listening on {EndPoint}, serving up to {ConnectionLimit} connections on {IoMode}")]
+    public static partial void ServerStarted(ILogger logger, EndPoint endPoint, int connectionLimit, IoMode ioMode);
 
     [LoggerMessage(2, LogLevel.Information, "CbuffTcp server on {EndPoint} stopping: closing {ClientCount} clients")]
-    public static partial void ServerStopping(ILogger logger, IPEndPoint? endPoint, int clientCount);
+    public static partial void ServerStopping(ILogger logger, EndPoint? endPoint, int clientCount);
 
     [LoggerMessage(3, LogLevel.Information, "CbuffTcp server on {EndPoint} stopped")]
-    public static partial void ServerStopped(ILogger logger, IPEndPoint? endPoint);
+    public static partial void ServerStopped(ILogger logger, EndPoint? endPoint);
 
     [LoggerMessage(4, LogLevel.Warning, "{Message}")]
     public static partial void ConnectionLimitLowered(ILogger logger, string message, Exception? exception);
@@ -56,6 +56,18 @@ internal static partial class Log
 
     [LoggerMessage(23, LogLevel.Warning, "{Message} (the send returned PackFailed)")]
     public static partial void PackFailed(ILogger logger, string message, Exception exception);
+
+    [LoggerMessage(40, LogLevel.Warning, "{Message}")]
+    public static partial void SocketFileNotRemoved(ILogger logger, string message, Exception? exception);
+
+    [LoggerMessage(41, LogLevel.Error, "{Message}")]
+    public static partial void AdmitFailed(ILogger logger, string message, Exception? exception);
+
+    [LoggerMessage(42, LogLevel.Warning, "{Message}")]
+    public static partial void IoThreadsUnavailable(ILogger logger, string message, Exception? exception);
+
+    [LoggerMessage(43, LogLevel.Error, "{Message}")]
+    public static partial void IoThreadError(ILogger logger, string message, Exception? exception);
 
     [LoggerMessage(30, LogLevel.Information, "Connected to {RemoteEndPoint} as client {ClientId}")]
     public static partial void ConnectorConnected(ILogger logger, EndPoint? remoteEndPoint, long clientId);

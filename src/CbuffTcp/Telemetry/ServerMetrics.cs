@@ -103,7 +103,7 @@ internal sealed class ServerMetrics : IDisposable
 
     /// <summary>Ends that are part of normal life carry no error.type.</summary>
     private static bool IsNormal(DisconnectReason reason) =>
-        reason is DisconnectReason.RemoteClosed or DisconnectReason.ClosedByServer or DisconnectReason.ServerStopping;
+        reason is DisconnectReason.RemoteClosed or DisconnectReason.ClosedLocally or DisconnectReason.ServerStopping; // as DisconnectInfo.IsNormal
 
     private static string ErrorType(DisconnectReason reason) => reason switch
     {
@@ -114,6 +114,7 @@ internal sealed class ServerMetrics : IDisposable
         DisconnectReason.IdleTimeout => "idle_timeout",
         DisconnectReason.SlowConsumer => "slow_consumer",
         DisconnectReason.HandlerError => "handler_error",
+        DisconnectReason.Aborted => "aborted",
         _ => reason.ToString(),
     };
 

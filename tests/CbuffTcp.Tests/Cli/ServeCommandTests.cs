@@ -88,7 +88,7 @@ public partial class ServeCommandTests
         Assert.Equal("* bye", await bob.ReadLineAsync());
         Assert.True(await bob.WaitForCloseAsync());
         Assert.Equal("* guest2 left", await ann.ReadLineAsync());
-        await WaitForLogAsync(serve, "client 2 disconnected: ClosedByServer: quit");
+        await WaitForLogAsync(serve, "client 2 disconnected: ClosedLocally: quit");
     }
 
     [Fact]

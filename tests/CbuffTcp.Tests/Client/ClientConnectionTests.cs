@@ -16,7 +16,7 @@ public class ClientConnectionTests
         var serverHandler = new EchoHandler();
         await using var fixture = await ServerFixture<EchoHandler>.StartAsync(serverHandler, protocol: new LineProtocol());
         var clientHandler = new RecordingHandler();
-        await using var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), clientHandler);
+        await using var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), clientHandler);
 
         await client.ConnectAsync("127.0.0.1", fixture.EndPoint.Port);
         await clientHandler.WaitForAsync("connected");
@@ -31,7 +31,7 @@ public class ClientConnectionTests
 
         await client.CloseAsync("bye").WaitAsync(TimeSpan.FromSeconds(10));
         Assert.False(client.IsConnected);
-        Assert.Equal(new DisconnectInfo(DisconnectReason.ClosedByServer, "bye"), (await clientHandler.WaitForAsync("disconnected")).Reason);
+        Assert.Equal(new DisconnectInfo(DisconnectReason.ClosedLocally, "bye"), (await clientHandler.WaitForAsync("disconnected")).Reason);
         Assert.Equal(DisconnectReason.RemoteClosed, (await serverHandler.WaitForAsync("disconnected")).Reason!.Value.Reason);
         Assert.Equal(SendResult.Closed, client.Send("late"u8.ToArray()));
         Assert.Equal(0, clientHandler.Overlaps);
@@ -43,7 +43,7 @@ public class ClientConnectionTests
         var serverHandler = new RecordingHandler();
         await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(serverHandler);
         var clientHandler = new RecordingHandler();
-        var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), clientHandler);
+        var client = new TcpClient<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), clientHandler);
 
         await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, fixture.EndPoint.Port));
         await serverHandler.WaitForAsync("connected");
@@ -56,7 +56,7 @@ public class ClientConnectionTests
 
         await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, fixture.EndPoint.Port));
         await clientHandler.WaitForAsync("connected", 2);
-        Assert.Equal(2, client.Info!.Id);
+        Assert.Equal(2, client.Connection!.Id);
         await client.DisposeAsync();
     }
 
@@ -67,7 +67,7 @@ public class ClientConnectionTests
         probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         var port = ((IPEndPoint)probe.LocalEndPoint!).Port; // bound but not listening: connects are refused
 
-        var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler());
+        var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler());
         var error = await Assert.ThrowsAsync<SocketException>(() => client.ConnectAsync("127.0.0.1", port));
         Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
         Assert.False(client.IsConnected);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net;
 using CbuffTcp.Hosting;
 using CbuffTcp.Protocols;
 using CbuffTcp.Tests.Support;
@@ -26,7 +27,7 @@ public class HostingTests
         Assert.Equal(7, server.ConnectionLimit); // bound from configuration
         Assert.Equal(IoMode.IoThreads, server.IoMode);
 
-        using (var client = await WireClient.ConnectAsync(server.LocalEndPoint!))
+        using (var client = await WireClient.ConnectAsync((IPEndPoint)server.LocalEndPoint!))
         {
             await client.SendLengthFrameAsync("ping"u8);
             Assert.Equal("ping"u8.ToArray(), await client.ReadLengthFrameAsync());
@@ -45,7 +46,7 @@ public class HostingTests
         await host.StartAsync().WaitAsync(Bound);
         var server = host.Services.GetRequiredService<TcpServer<ReadOnlySequence<byte>>>();
 
-        using (var client = await WireClient.ConnectAsync(server.LocalEndPoint!))
+        using (var client = await WireClient.ConnectAsync((IPEndPoint)server.LocalEndPoint!))
         {
             await client.SendLengthFrameAsync("x"u8);
             await client.ReadLengthFrameAsync();
@@ -89,14 +90,14 @@ public class HostingTests
         return builder.Build();
     }
 
-    /// <summary>Echoes through the server DI hands it (lazily: the server is built from this handler).</summary>
-    public sealed class InjectedEchoHandler(Lazy<TcpServer<ReadOnlySequence<byte>>> server) : TcpHandler<ReadOnlySequence<byte>>
+    /// <summary>Echoes through the connection it is handed: a handler built by DI needs nothing of the server.</summary>
+    public sealed class InjectedEchoHandler : TcpHandler<ReadOnlySequence<byte>>
     {
-        public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             foreach (var message in messages)
             {
-                server.Value.SendToClient(client.Id, message);
+                connection.Send(message);
             }
 
             return ValueTask.CompletedTask;

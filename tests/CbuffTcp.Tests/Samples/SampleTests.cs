@@ -116,7 +116,7 @@ public partial class SampleTests
         return path;
     }
 
-    [GeneratedRegex(@"port (\d+)")]
+    [GeneratedRegex(@"echo server on \S*:(\d+);")]
     private static partial Regex EchoPort();
 
     [GeneratedRegex(@"listening on [^:]+:(\d+)")]

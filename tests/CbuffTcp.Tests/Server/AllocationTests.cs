@@ -71,7 +71,6 @@ public class AllocationTests(ITestOutputHelper output)
     private static async Task<TcpServer<ReadOnlySequence<byte>>> StartAsync(ServerHandler handler)
     {
         var server = new TcpServer<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), handler, new TcpServerOptions { IdleTimeout = Timeout.InfiniteTimeSpan, FrameTimeout = Timeout.InfiniteTimeSpan });
-        handler.Server = server;
         await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
         return server;
     }
@@ -123,7 +122,6 @@ public class AllocationTests(ITestOutputHelper output)
     /// <summary>A handler that answers through the server it serves.</summary>
     private abstract class ServerHandler : TcpHandler<ReadOnlySequence<byte>>
     {
-        public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
     }
 
     private sealed class Broadcaster(int clients, bool wholeBatch) : ServerHandler
@@ -133,7 +131,7 @@ public class AllocationTests(ITestOutputHelper output)
 
         public Task AllConnected => _allConnected.Task;
 
-        public override ValueTask OnConnectedAsync(ClientInfo client)
+        public override ValueTask OnConnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection)
         {
             if (Interlocked.Increment(ref _connected) == clients)
             {
@@ -143,17 +141,17 @@ public class AllocationTests(ITestOutputHelper output)
             return ValueTask.CompletedTask;
         }
 
-        public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             if (wholeBatch)
             {
-                Server!.SendToAllClients(messages.AsSpan());
+                connection.Server!.SendToAllClients(messages.AsSpan());
                 return ValueTask.CompletedTask;
             }
 
             foreach (var message in messages)
             {
-                Server!.SendToAllClients(message);
+                connection.Server!.SendToAllClients(message);
             }
 
             return ValueTask.CompletedTask;
@@ -162,11 +160,11 @@ public class AllocationTests(ITestOutputHelper output)
 
     private sealed class Echo : ServerHandler
     {
-        public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             foreach (var message in messages)
             {
-                Server!.SendToClient(client.Id, message);
+                connection.Send(message);
             }
 
             return ValueTask.CompletedTask;

@@ -88,7 +88,7 @@ public class BackpressureTests
 
         public void Release() => _release.TrySetResult();
 
-        public override async ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        public override async ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             if (FirstBatchStarted.TrySetResult())
             {
@@ -107,7 +107,7 @@ public class BackpressureTests
                 Volatile.Write(ref _next, _next + 1);
             }
 
-            await base.OnReceivedAsync(client, new MessageBatch<ReadOnlySequence<byte>>());
+            await base.OnReceivedAsync(connection, new MessageBatch<ReadOnlySequence<byte>>());
         }
     }
 }

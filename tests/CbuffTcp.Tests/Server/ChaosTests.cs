@@ -24,7 +24,6 @@ public class ChaosTests(ITestOutputHelper output)
         var handler = new IdAnnouncingHandler();
         await using var fixture = await ServerFixture<IdAnnouncingHandler>.StartAsync(handler);
         var server = fixture.Server;
-        handler.Server = server;
         var receivers = new ConcurrentDictionary<long, Receiver>();
         var violations = new ConcurrentQueue<string>();
         var allFrames = new StrongBox<long>();
@@ -121,14 +120,12 @@ public class ChaosTests(ITestOutputHelper output)
     {
         public const int Announcement = -1;
 
-        public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
-
-        protected override ValueTask OnConnectedCoreAsync(ClientInfo client)
+        protected override ValueTask OnConnectedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection)
         {
             var payload = new byte[12];
             BinaryPrimitives.WriteInt32BigEndian(payload, Announcement);
-            BinaryPrimitives.WriteInt64BigEndian(payload.AsSpan(4), client.Id);
-            Server!.SendToClient(client.Id, new ReadOnlySequence<byte>(payload));
+            BinaryPrimitives.WriteInt64BigEndian(payload.AsSpan(4), connection.Id);
+            connection.Send(new ReadOnlySequence<byte>(payload));
             return ValueTask.CompletedTask;
         }
     }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using CbuffTcp.Tests.Support;
 using Xunit.Abstractions;
@@ -80,19 +81,19 @@ public class CycleTests(ITestOutputHelper output)
 
         public long Messages => Interlocked.Read(ref _messages);
 
-        public override ValueTask OnConnectedAsync(ClientInfo client)
+        public override ValueTask OnConnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection)
         {
             Interlocked.Increment(ref _connects);
             return ValueTask.CompletedTask;
         }
 
-        public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<System.Buffers.ReadOnlySequence<byte>> messages)
+        public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<System.Buffers.ReadOnlySequence<byte>> messages)
         {
             Interlocked.Add(ref _messages, messages.Count);
             return ValueTask.CompletedTask;
         }
 
-        public override ValueTask OnDisconnectedAsync(ClientInfo client, DisconnectInfo reason)
+        public override ValueTask OnDisconnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection, DisconnectInfo reason)
         {
             Interlocked.Increment(ref _disconnects);
             return ValueTask.CompletedTask;

@@ -17,7 +17,6 @@ public class FloodTests(ITestOutputHelper output)
     {
         var handler = new EchoUnlessEmpty();
         await using var fixture = await ServerFixture<EchoUnlessEmpty>.StartAsync(handler);
-        handler.Server = fixture.Server;
         var echoers = await fixture.ConnectManyAsync(Echoers);
         using var flooder = await fixture.ConnectAsync();
         await handler.WaitForNthAsync("connected", Echoers + 1);
@@ -72,11 +71,9 @@ public class FloodTests(ITestOutputHelper output)
     {
         private long _emptyFrames;
 
-        public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
-
         public long EmptyFrames => Interlocked.Read(ref _emptyFrames);
 
-        public override ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             foreach (var message in messages)
             {
@@ -86,7 +83,7 @@ public class FloodTests(ITestOutputHelper output)
                 }
                 else
                 {
-                    Server!.SendToClient(client.Id, message);
+                    connection.Send(message);
                 }
             }
 

@@ -74,7 +74,6 @@ public class GracefulStopTests
         var handler = new StoppingHandler();
         var options = new TcpServerOptions { GracefulStopTimeout = TimeSpan.FromMilliseconds(200) };
         await using var fixture = await ServerFixture<StoppingHandler>.StartAsync(handler, options, new LineProtocol());
-        handler.Server = fixture.Server;
 
         // Fire and forget: the recommended way.
         using (var client = await fixture.ConnectAsync())
@@ -163,18 +162,16 @@ public class GracefulStopTests
 
     public sealed class StoppingHandler : RecordingHandler
     {
-        public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
-
-        protected override async ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        protected override async ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             var line = System.Text.Encoding.UTF8.GetString(messages[0].ToArray());
             if (line == "stop")
             {
-                _ = Server!.StopAsync();
+                _ = connection.Server!.StopAsync();
             }
             else if (line == "stop and wait")
             {
-                await Server!.StopAsync();
+                await connection.Server!.StopAsync();
             }
         }
     }

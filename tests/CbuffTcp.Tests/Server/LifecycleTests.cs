@@ -18,10 +18,10 @@ public class LifecycleTests
 
         await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
         Assert.Equal(ServerStatus.Running, server.Status);
-        Assert.NotEqual(0, server.LocalEndPoint!.Port);
+        Assert.NotEqual(0, ((IPEndPoint)server.LocalEndPoint!).Port);
         await Assert.ThrowsAsync<InvalidOperationException>(() => server.StartAsync(0));
 
-        using (var client = await WireClient.ConnectAsync(server.LocalEndPoint))
+        using (var client = await WireClient.ConnectAsync((IPEndPoint)server.LocalEndPoint))
         {
             await handler.WaitForAsync("connected");
         }
@@ -40,7 +40,7 @@ public class LifecycleTests
         await server.StartAsync(0);
         try
         {
-            using var client = await WireClient.ConnectAsync(server.LocalEndPoint!);
+            using var client = await WireClient.ConnectAsync((IPEndPoint)server.LocalEndPoint!);
             await handler.WaitForAsync("connected");
             Assert.True(server.TryGetClient(handler.LastConnectedId, out var info));
             Assert.Equal("127.0.0.1", info!.RemoteAddress);

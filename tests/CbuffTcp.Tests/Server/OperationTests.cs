@@ -111,7 +111,7 @@ public class OperationTests
 
         Assert.True(await client.WaitForCloseAsync());
         var disconnected = await handler.WaitForAsync("disconnected", 1);
-        Assert.Equal(new DisconnectInfo(DisconnectReason.ClosedByServer, "kicked by test"), disconnected.Reason);
+        Assert.Equal(new DisconnectInfo(DisconnectReason.ClosedLocally, "kicked by test"), disconnected.Reason);
     }
 
     [Fact]
@@ -145,18 +145,17 @@ public class OperationTests
     }
 
     [Fact]
-    public async Task A_throwing_handler_closes_only_its_client_and_reports_OnClientError()
+    public async Task A_throwing_handler_closes_only_its_client_and_reports_OnConnectionError()
     {
         var handler = new ThrowOnPoisonHandler();
         await using var fixture = await ServerFixture<ThrowOnPoisonHandler>.StartAsync(handler);
-        handler.Server = fixture.Server;
         using var victim = await fixture.ConnectAsync();
         using var bystander = await fixture.ConnectAsync();
         await handler.WaitForNthAsync("connected", 2);
 
         await victim.SendLengthFrameAsync("poison"u8);
         Assert.True(await victim.WaitForCloseAsync());
-        var error = await handler.WaitForAsync("client-error");
+        var error = await handler.WaitForAsync("connection-error");
         Assert.IsType<InvalidOperationException>(error.Error);
         var disconnected = await handler.WaitForAsync("disconnected", error.ClientId);
         Assert.Equal(DisconnectReason.HandlerError, disconnected.Reason!.Value.Reason);
@@ -193,7 +192,7 @@ public class OperationTests
         var disconnected = await handler.WaitForAsync("disconnected");
         Assert.Equal(DisconnectReason.FrameTooLarge, disconnected.Reason!.Value.Reason);
         Assert.Contains("2147483647", disconnected.Reason.Value.Detail, StringComparison.Ordinal);
-        var reported = await handler.WaitForAsync("client-error", disconnected.ClientId);
+        var reported = await handler.WaitForAsync("connection-error", disconnected.ClientId);
         Assert.IsType<FrameTooLargeException>(reported.Error);
 
         var payload = new byte[1024];
@@ -221,7 +220,7 @@ public class OperationTests
         Assert.Equal(DisconnectReason.ProtocolError, disconnected.Reason!.Value.Reason);
         Assert.Contains("less than the 4-byte header", disconnected.Reason.Value.Detail, StringComparison.Ordinal);
         Assert.Equal(["one"], handler.ReceivedBy(disconnected.ClientId).Select(m => Encoding.UTF8.GetString(m)));
-        Assert.IsType<ProtocolException>((await handler.WaitForAsync("client-error")).Error);
+        Assert.IsType<ProtocolException>((await handler.WaitForAsync("connection-error")).Error);
     }
 
     [Fact]
@@ -250,7 +249,7 @@ public class OperationTests
     /// <summary>Throws from OnReceived when a message says "poison".</summary>
     public sealed class ThrowOnPoisonHandler : EchoHandler
     {
-        protected override ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        protected override ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             foreach (var message in messages)
             {
@@ -260,7 +259,7 @@ public class OperationTests
                 }
             }
 
-            return base.OnReceivedCoreAsync(client, messages);
+            return base.OnReceivedCoreAsync(connection, messages);
         }
     }
 }

@@ -15,7 +15,7 @@ public class OrderingTests
     public async Task Messages_of_each_client_arrive_in_order_without_overlapping_callbacks(bool asyncReceive)
     {
         var handler = new SequenceCheckingHandler();
-        var options = new TcpServerOptions { AsyncReceive = asyncReceive, AsyncReceiveQueueLimit = 4 };
+        var options = new TcpServerOptions { AsyncReceive = asyncReceive, AsyncReceiveQueueMaxBytes = 64 };
         await using var fixture = await ServerFixture<SequenceCheckingHandler>.StartAsync(handler, options);
 
         var clients = await fixture.ConnectManyAsync(4);
@@ -58,10 +58,10 @@ public class OrderingTests
 
         public int Total => Volatile.Read(ref _total);
 
-        public override async ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        public override async ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             // Base records the batch (copies) and checks for overlap; the check below reads the views after awaits.
-            await base.OnReceivedAsync(client, messages);
+            await base.OnReceivedAsync(connection, messages);
             await Task.Yield();
             if (Random.Shared.Next(8) == 0)
             {
@@ -73,13 +73,13 @@ public class OrderingTests
                 var number = BinaryPrimitives.ReadInt32BigEndian(message.ToArray());
                 lock (_lock)
                 {
-                    var expected = _next.GetValueOrDefault(client.Id);
+                    var expected = _next.GetValueOrDefault(connection.Id);
                     if (number != expected)
                     {
-                        Violations.Add($"client {client.Id}: got {number}, expected {expected}");
+                        Violations.Add($"connection {connection.Id}: got {number}, expected {expected}");
                     }
 
-                    _next[client.Id] = number + 1;
+                    _next[connection.Id] = number + 1;
                 }
 
                 Interlocked.Increment(ref _total);

@@ -19,7 +19,6 @@ public class ReplyPathTests
     {
         var handler = new EchoHandler();
         await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler, new TcpServerOptions { AsyncReceive = asyncReceive });
-        handler.Server = fixture.Server;
         using var client = await fixture.ConnectAsync();
 
         for (var i = 0; i < RoundTrips; i++)
@@ -84,7 +83,6 @@ public class ReplyPathTests
     /// </summary>
     private static async Task<ClientPair> ConnectReadyPairAsync(ServerFixture<ForwardingHandler> fixture)
     {
-        fixture.Handler.Server = fixture.Server;
         var pair = new ClientPair(await fixture.ConnectAsync(), await fixture.ConnectAsync());
         await pair.Receiver.SendLengthFrameAsync("ready"u8);
         Assert.Equal("ready"u8.ToArray(), await pair.Sender.ReadLengthFrameAsync());
@@ -103,19 +101,17 @@ public class ReplyPathTests
     /// <summary>Sends every message to every client but its sender.</summary>
     private sealed class ForwardingHandler : RecordingHandler
     {
-        public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
-
         /// <summary>Time the handler spends on each message after forwarding it (busy, as real work would be).</summary>
         public TimeSpan WorkPerMessage { get; init; }
 
         public int LargestBatch { get; private set; }
 
-        protected override ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        protected override ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             LargestBatch = Math.Max(LargestBatch, messages.Count);
             foreach (var message in messages)
             {
-                Server!.SendToAllClientsExcept(client.Id, message);
+                connection.Server!.SendToAllClientsExcept(connection.Id, message);
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 while (System.Diagnostics.Stopwatch.GetElapsedTime(started) < WorkPerMessage)
                 {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Connections;
+using CbuffTcp.Tests.Support;
 
 namespace CbuffTcp.Tests.Server;
 
@@ -8,7 +9,7 @@ namespace CbuffTcp.Tests.Server;
 public class SocketTransportTests
 {
     [Fact]
-    public async Task TryReceiveAvailable_returns_at_once_when_nothing_is_there_and_reads_what_is()
+    public async Task A_receive_returns_at_once_when_nothing_is_there_and_reads_what_is()
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -20,12 +21,12 @@ public class SocketTransportTests
 
         // Nothing sent: a blocking socket would wait here forever (a zero-byte wait can complete with nothing left
         // to read); the transport's must answer "nothing" at once.
-        var nothing = Task.Run(() => transport.TryReceiveAvailable(buffer, out _));
-        Assert.False(await nothing.WaitAsync(TimeSpan.FromSeconds(10)));
+        var nothing = Task.Run(() => TransportReads.Now(transport, buffer));
+        Assert.Equal(ConnectionTransport.NothingYet, await nothing.WaitAsync(TimeSpan.FromSeconds(10)));
 
         await client.SendAsync("hello"u8.ToArray());
         await transport.WaitForDataAsync();
-        Assert.True(transport.TryReceiveAvailable(buffer, out var received));
+        var received = TransportReads.Now(transport, buffer);
         Assert.Equal("hello"u8.ToArray(), buffer[..received]);
     }
 }

@@ -14,7 +14,6 @@ public class ThrowingCodeTests
     {
         var handler = new FaultyHandler();
         await using var fixture = await ServerFixture<FaultyHandler>.StartAsync(handler, protocol: new FaultyProtocol());
-        handler.Server = fixture.Server;
         var clients = new Dictionary<long, WireClient>();
         try
         {
@@ -61,7 +60,7 @@ public class ThrowingCodeTests
             what: $"{Clients} disconnects; missing: {string.Join(", ", clients.Keys.Where(id => !handler.Events.Any(e => e.Kind == "disconnected" && e.ClientId == id)).Take(20).Select(id => $"{id} ({FaultyHandler.FaultOf(id)})"))}");
         foreach (var id in clients.Keys)
         {
-            var reports = handler.Events.Count(e => e.Kind == "client-error" && e.ClientId == id);
+            var reports = handler.Events.Count(e => e.Kind == "connection-error" && e.ClientId == id);
             Assert.True(reports == (FaultyHandler.FaultOf(id) == InjectedFault.None ? 0 : 1), $"client {id} ({FaultyHandler.FaultOf(id)}): {reports} reports");
         }
 
@@ -93,39 +92,39 @@ public class ThrowingCodeTests
             _ => InjectedFault.None,
         };
 
-        protected override async ValueTask OnConnectedCoreAsync(ClientInfo client)
+        protected override async ValueTask OnConnectedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection)
         {
-            switch (FaultOf(client.Id))
+            switch (FaultOf(connection.Id))
             {
                 case InjectedFault.OnConnectedSync:
-                    throw new InvalidOperationException($"sync throw in OnConnected of {client.Id}");
+                    throw new InvalidOperationException($"sync throw in OnConnected of {connection.Id}");
                 case InjectedFault.OnConnectedAsync:
                     await Task.Yield();
-                    throw new InvalidOperationException($"async throw in OnConnected of {client.Id}");
+                    throw new InvalidOperationException($"async throw in OnConnected of {connection.Id}");
             }
         }
 
-        protected override async ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+        protected override async ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
-            switch (FaultOf(client.Id))
+            switch (FaultOf(connection.Id))
             {
                 case InjectedFault.OnReceivedSync:
-                    throw new InvalidOperationException($"sync throw in OnReceived of {client.Id}");
+                    throw new InvalidOperationException($"sync throw in OnReceived of {connection.Id}");
                 case InjectedFault.OnReceivedAsync:
                     await Task.Yield();
-                    throw new InvalidOperationException($"async throw in OnReceived of {client.Id}");
+                    throw new InvalidOperationException($"async throw in OnReceived of {connection.Id}");
                 default:
-                    await base.OnReceivedCoreAsync(client, messages);
+                    await base.OnReceivedCoreAsync(connection, messages);
                     break;
             }
         }
 
-        protected override async ValueTask OnDisconnectedCoreAsync(ClientInfo client, DisconnectInfo reason)
+        protected override async ValueTask OnDisconnectedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, DisconnectInfo reason)
         {
-            if (FaultOf(client.Id) == InjectedFault.OnDisconnected)
+            if (FaultOf(connection.Id) == InjectedFault.OnDisconnected)
             {
                 await Task.Yield();
-                throw new InvalidOperationException($"throw in OnDisconnected of {client.Id}");
+                throw new InvalidOperationException($"throw in OnDisconnected of {connection.Id}");
             }
         }
     }

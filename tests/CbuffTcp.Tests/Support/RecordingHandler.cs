@@ -54,23 +54,23 @@ public class RecordingHandler : TcpHandler<ReadOnlySequence<byte>>
         return Events.Where(Match).ElementAt(count - 1);
     }
 
-    public override async ValueTask OnConnectedAsync(ClientInfo client)
+    public override async ValueTask OnConnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection)
     {
-        Enter(client.Id);
+        Enter(connection.Id);
         try
         {
-            Record(new HandlerEvent("connected", client.Id, []));
-            await OnConnectedCoreAsync(client);
+            Record(new HandlerEvent("connected", connection.Id, []));
+            await OnConnectedCoreAsync(connection);
         }
         finally
         {
-            Exit(client.Id);
+            Exit(connection.Id);
         }
     }
 
-    public override async ValueTask OnReceivedAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+    public override async ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
     {
-        Enter(client.Id);
+        Enter(connection.Id);
         try
         {
             var copies = new byte[messages.Count][];
@@ -79,46 +79,46 @@ public class RecordingHandler : TcpHandler<ReadOnlySequence<byte>>
                 copies[i] = messages[i].ToArray();
             }
 
-            Record(new HandlerEvent("received", client.Id, copies));
-            await OnReceivedCoreAsync(client, messages);
+            Record(new HandlerEvent("received", connection.Id, copies));
+            await OnReceivedCoreAsync(connection, messages);
         }
         finally
         {
-            Exit(client.Id);
+            Exit(connection.Id);
         }
     }
 
-    public override void OnSent(ClientInfo client, ReadOnlySequence<byte> message, ReadOnlySpan<byte> packet)
+    public override void OnSent(TcpConnection<ReadOnlySequence<byte>> connection, ReadOnlySequence<byte> message, ReadOnlySpan<byte> packet)
     {
-        Enter(client.Id);
-        Record(new HandlerEvent("sent", client.Id, [message.ToArray(), packet.ToArray()]));
-        Exit(client.Id);
+        Enter(connection.Id);
+        Record(new HandlerEvent("sent", connection.Id, [message.ToArray(), packet.ToArray()]));
+        Exit(connection.Id);
     }
 
-    public override async ValueTask OnDisconnectedAsync(ClientInfo client, DisconnectInfo reason)
+    public override async ValueTask OnDisconnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection, DisconnectInfo reason)
     {
-        Enter(client.Id);
+        Enter(connection.Id);
         try
         {
-            await OnDisconnectedCoreAsync(client, reason);
+            await OnDisconnectedCoreAsync(connection, reason);
         }
         finally
         {
-            Record(new HandlerEvent("disconnected", client.Id, [], reason)); // recorded after the core ran, even if it threw
-            Exit(client.Id);
+            Record(new HandlerEvent("disconnected", connection.Id, [], reason)); // recorded after the core ran, even if it threw
+            Exit(connection.Id);
         }
     }
 
     public override void OnError(string message, Exception? exception) => Record(new HandlerEvent("error", 0, [], Text: message, Error: exception));
 
-    public override void OnClientError(ClientInfo client, string message, Exception? exception) =>
-        Record(new HandlerEvent("client-error", client.Id, [], Text: message, Error: exception));
+    public override void OnConnectionError(TcpConnection<ReadOnlySequence<byte>> connection, string message, Exception? exception) =>
+        Record(new HandlerEvent("connection-error", connection.Id, [], Text: message, Error: exception));
 
-    protected virtual ValueTask OnConnectedCoreAsync(ClientInfo client) => ValueTask.CompletedTask;
+    protected virtual ValueTask OnConnectedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection) => ValueTask.CompletedTask;
 
-    protected virtual ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages) => ValueTask.CompletedTask;
+    protected virtual ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages) => ValueTask.CompletedTask;
 
-    protected virtual ValueTask OnDisconnectedCoreAsync(ClientInfo client, DisconnectInfo reason) => ValueTask.CompletedTask;
+    protected virtual ValueTask OnDisconnectedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, DisconnectInfo reason) => ValueTask.CompletedTask;
 
     private void Record(HandlerEvent e)
     {
@@ -140,13 +140,11 @@ public class RecordingHandler : TcpHandler<ReadOnlySequence<byte>>
 /// <summary>Echoes every message back to its sender.</summary>
 public class EchoHandler : RecordingHandler
 {
-    public TcpServer<ReadOnlySequence<byte>>? Server { get; set; }
-
-    protected override ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages)
+    protected override ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
     {
         foreach (var message in messages)
         {
-            Server!.SendToClient(client.Id, message);
+            connection.Send(message);
         }
 
         return ValueTask.CompletedTask;

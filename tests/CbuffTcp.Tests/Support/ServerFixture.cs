@@ -22,7 +22,7 @@ public sealed class ServerFixture<THandler> : IAsyncDisposable
 
     public THandler Handler { get; }
 
-    public IPEndPoint EndPoint => Server.LocalEndPoint!;
+    public IPEndPoint EndPoint => (IPEndPoint)Server.LocalEndPoint!;
 
     public static async Task<ServerFixture<THandler>> StartAsync(THandler handler, TcpServerOptions? options = null, IProtocol<ReadOnlySequence<byte>>? protocol = null)
     {
@@ -31,11 +31,6 @@ public sealed class ServerFixture<THandler> : IAsyncDisposable
         options.BufferPool = pool;
         UnobservedExceptions.EnsureWatching();
         var server = new TcpServer<ReadOnlySequence<byte>>(protocol ?? new LengthPrefixedProtocol(), handler, options);
-        if (handler is EchoHandler echo)
-        {
-            echo.Server = server;
-        }
-
         await server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0));
         return new ServerFixture<THandler>(server, handler, pool);
     }

@@ -86,7 +86,7 @@ public class LoggingTests
         using var _ = factory;
         await using var fixture = await ServerFixture<EchoHandler>.StartAsync(new EchoHandler());
         var clientHandler = new RecordingHandler();
-        await using var connector = new TcpClientConnection<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), clientHandler, new TcpClientOptions { LoggerFactory = factory });
+        await using var connector = new TcpClient<ReadOnlySequence<byte>>(new LengthPrefixedProtocol(), clientHandler, new TcpClientOptions { LoggerFactory = factory });
         await connector.ConnectAsync(fixture.EndPoint);
         await clientHandler.WaitForAsync("connected");
 
@@ -139,12 +139,12 @@ public class LoggingTests
     private static string? Field(FakeLogRecord record, string name) =>
         record.StructuredState!.Single(pair => pair.Key == name).Value;
 
-    /// <summary>Its OnClientError throws: the framework must log that, not swallow it.</summary>
+    /// <summary>Its OnConnectionError throws: the framework must log that, not swallow it.</summary>
     public sealed class FailingErrorHandler : RecordingHandler
     {
-        public override void OnClientError(ClientInfo client, string message, Exception? exception)
+        public override void OnConnectionError(TcpConnection<ReadOnlySequence<byte>> connection, string message, Exception? exception)
         {
-            base.OnClientError(client, message, exception);
+            base.OnConnectionError(connection, message, exception);
             throw new InvalidOperationException("the error handler failed on purpose");
         }
     }

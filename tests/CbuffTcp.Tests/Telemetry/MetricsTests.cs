@@ -132,7 +132,7 @@ public class MetricsTests
     /// <summary>Throws from OnReceivedAsync.</summary>
     private sealed class ThrowingHandler : RecordingHandler
     {
-        protected override ValueTask OnReceivedCoreAsync(ClientInfo client, MessageBatch<ReadOnlySequence<byte>> messages) =>
+        protected override ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages) =>
             throw new InvalidOperationException("handler failed on purpose");
     }
 }

@@ -25,7 +25,7 @@ public class TlsTests
         var options = new TcpServerOptions().UseTls(TestCertificates.Localhost);
         await using var fixture = await ServerFixture<EchoHandler>.StartAsync(serverHandler, options, new LineProtocol());
         var clientHandler = new RecordingHandler();
-        await using var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), clientHandler, TrustingTestCertificate());
+        await using var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), clientHandler, TrustingTestCertificate());
 
         await client.ConnectAsync("localhost", fixture.EndPoint.Port);
         for (var i = 0; i < 200; i++)
@@ -52,7 +52,7 @@ public class TlsTests
         var withCertificate = TrustingTestCertificate();
         withCertificate.Tls!.ClientCertificates = [TestCertificates.Client];
         var clientHandler = new RecordingHandler();
-        await using (var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), clientHandler, withCertificate))
+        await using (var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), clientHandler, withCertificate))
         {
             await client.ConnectAsync("localhost", fixture.EndPoint.Port);
             client.Send("known client"u8.ToArray());
@@ -60,7 +60,7 @@ public class TlsTests
         }
 
         // Without a certificate: the server refuses the handshake; the handler never hears of that client.
-        var anonymous = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), TrustingTestCertificate());
+        var anonymous = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), TrustingTestCertificate());
         try
         {
             await anonymous.ConnectAsync("localhost", fixture.EndPoint.Port);
@@ -92,7 +92,7 @@ public class TlsTests
                 },
             },
         };
-        await using var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), options);
+        await using var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), options);
         await client.ConnectAsync("localhost", fixture.EndPoint.Port);
         Assert.Equal("localhost", validatedFor);
         Assert.True(string.IsNullOrEmpty(options.Tls.TargetHost), "the caller's options were changed");
@@ -103,7 +103,7 @@ public class TlsTests
     {
         await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(new RecordingHandler(), new TcpServerOptions().UseTls(TestCertificates.Localhost));
         var options = new TcpClientOptions { Tls = new SslClientAuthenticationOptions { TargetHost = "localhost" } };
-        var client = new TcpClientConnection<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), options);
+        var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), options);
         await Assert.ThrowsAsync<System.Security.Authentication.AuthenticationException>(() => client.ConnectAsync("localhost", fixture.EndPoint.Port));
         Assert.False(client.IsConnected);
     }

@@ -51,8 +51,11 @@ internal sealed unsafe class IoLoop
     /// <summary>True on an I/O thread: work that is not a socket's (a connection's teardown) moves off it.</summary>
     public static bool IsCurrentThread => t_isIoThread;
 
-    /// <summary>Exceptions that escaped a wake-up (there should be none: continuations catch their own). For tests.</summary>
+    /// <summary>Exceptions that escaped a wake-up (there should be none: continuations catch their own).</summary>
     public static int UnexpectedErrors => Volatile.Read(ref s_unexpectedErrors);
+
+    /// <summary>Raised on the I/O thread for each exception that escaped a wake-up; running servers report it.</summary>
+    public static event Action<Exception>? UnexpectedError;
 
     /// <summary>Waits that found events without sleeping, within the spin window. For tests.</summary>
     public long EventsFoundSpinning => Volatile.Read(ref _eventsFoundSpinning);
@@ -145,12 +148,25 @@ internal sealed unsafe class IoLoop
                 {
                     socket.OnEvents(EpollInterop.EventsAt(events, i));
                 }
-                catch (Exception)
+                catch (Exception ex)
                 {
                     // A continuation that throws would be a CbuffTcp bug; the thread serves other sockets regardless.
                     Interlocked.Increment(ref s_unexpectedErrors);
+                    Report(ex);
                 }
             }
+        }
+    }
+
+    private static void Report(Exception exception)
+    {
+        try
+        {
+            UnexpectedError?.Invoke(exception);
+        }
+        catch (Exception)
+        {
+            // A reporter that throws must not take the I/O thread down; the count above still has it.
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 
@@ -24,11 +25,110 @@ internal sealed class IoSocket : ConnectionTransport
 
     /// <summary>On a given loop (tests use loops of their own).</summary>
     public IoSocket(Socket socket, IoLoop loop)
+        : this(socket, loop, connected: true)
+    {
+    }
+
+    private IoSocket(Socket socket, IoLoop loop, bool connected)
+        : base(connected ? socket.RemoteEndPoint : null, connected ? socket.LocalEndPoint : null)
     {
         socket.Blocking = false;
         _socket = socket;
         _loop = loop;
         _loop.Register(this, (int)socket.SafeHandle.DangerousGetHandle());
+    }
+
+    /// <summary>
+    /// Connects a new socket to <paramref name="endPoint"/> on an I/O thread's epoll alone: the connect is started
+    /// non-blocking before the socket is registered (an unconnected socket would report a hang-up), and its completion
+    /// is the first writable edge. The runtime's socket engine never sees the socket. A host name is tried address by address.
+    /// </summary>
+    public static async Task<IoSocket> ConnectAsync(EndPoint endPoint, bool noDelay, CancellationToken cancellationToken)
+    {
+        if (endPoint is not DnsEndPoint dns)
+        {
+            return await ConnectOneAsync(endPoint, noDelay, cancellationToken).ConfigureAwait(false);
+        }
+
+        var addresses = await System.Net.Dns.GetHostAddressesAsync(dns.Host, cancellationToken).ConfigureAwait(false);
+        SocketException? last = null;
+        foreach (var address in addresses)
+        {
+            try
+            {
+                return await ConnectOneAsync(new IPEndPoint(address, dns.Port), noDelay, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex)
+            {
+                last = ex;
+            }
+        }
+
+        throw last ?? new SocketException((int)SocketError.HostNotFound);
+    }
+
+    private static async Task<IoSocket> ConnectOneAsync(EndPoint endPoint, bool noDelay, CancellationToken cancellationToken)
+    {
+        var socket = endPoint is UnixDomainSocketEndPoint
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = noDelay };
+        IoSocket? ioSocket = null;
+        try
+        {
+            socket.Blocking = false;
+            try
+            {
+                socket.Connect(endPoint);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.WouldBlock or SocketError.InProgress)
+            {
+                // Under way: its completion (or failure) is the socket's first writable edge.
+            }
+
+            ioSocket = new IoSocket(socket, IoLoops.Next(), connected: false);
+            using (cancellationToken.UnsafeRegister(static s => ((IoSocket)s!).Dispose(), ioSocket))
+            {
+                while (!socket.Poll(0, SelectMode.SelectWrite) && !cancellationToken.IsCancellationRequested)
+                {
+                    var snapshot = ioSocket._writable.Snapshot();
+                    if (socket.Poll(0, SelectMode.SelectWrite))
+                    {
+                        break;
+                    }
+
+                    ioSocket._writable.Drained(snapshot);
+                    await ioSocket._writable.WaitAsync().ConfigureAwait(false);
+                }
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            if (socket.GetSocketOption(SocketOptionLevel.Socket, SocketOptionName.Error) is int error and not 0)
+            {
+                throw new SocketException(error);
+            }
+
+            ioSocket._hungUp = false;
+            ioSocket.RemoteEndPoint = socket.RemoteEndPoint ?? endPoint;
+            ioSocket.LocalEndPoint = socket.LocalEndPoint;
+            return ioSocket;
+        }
+        catch (ObjectDisposedException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(cancellationToken); // the registration closed it to end the wait
+        }
+        catch
+        {
+            if (ioSocket is not null)
+            {
+                ioSocket.Dispose();
+            }
+            else
+            {
+                socket.Dispose();
+            }
+
+            throw;
+        }
     }
 
     /// <summary>This socket's tag in its loop's epoll (slot and generation).</summary>
@@ -53,14 +153,12 @@ internal sealed class IoSocket : ConnectionTransport
         }
     }
 
-    public override bool SupportsTryReceive => true;
-
     public override ValueTask<int> WaitForDataAsync() => _readable.WaitAsync();
 
-    public override bool TryReceiveAvailable(Span<byte> buffer, out int received)
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer)
     {
         var snapshot = _readable.Snapshot();
-        received = _socket.Receive(buffer, SocketFlags.None, out var error);
+        var received = _socket.Receive(buffer.Span, SocketFlags.None, out var error);
         switch (error)
         {
             case SocketError.Success:
@@ -72,10 +170,10 @@ internal sealed class IoSocket : ConnectionTransport
                     _readable.Drained(snapshot);
                 }
 
-                return true;
+                return new ValueTask<int>(received);
             case SocketError.WouldBlock:
                 _readable.Drained(snapshot);
-                return false;
+                return new ValueTask<int>(NothingYet);
             default:
                 throw new SocketException((int)error);
         }

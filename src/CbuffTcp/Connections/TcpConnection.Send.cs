@@ -1,14 +1,15 @@
+using CbuffTcp.Connections;
 using System.Buffers;
 
-namespace CbuffTcp.Connections;
+namespace CbuffTcp;
 
-internal sealed partial class Connection<TMessage>
+public sealed partial class TcpConnection<TMessage>
 {
     /// <summary>Queues messages a broadcast packed once for every client, all or none (copied: the others share them).</summary>
-    public SendResult EnqueuePacked(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => Enqueued(_sendQueue.TryEnqueue(packed, lengths));
+    internal SendResult EnqueuePacked(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => Enqueued(_sendQueue.TryEnqueue(packed, lengths));
 
     /// <summary>Queues a message packed for this client alone: a large one joins the queue without a copy.</summary>
-    public SendResult EnqueuePacked(PackBuffer packed) => Enqueued(_sendQueue.TryEnqueue(packed));
+    internal SendResult EnqueuePacked(PackBuffer packed) => Enqueued(_sendQueue.TryEnqueue(packed));
 
     private SendResult Enqueued(SendResult result)
     {
@@ -123,7 +124,7 @@ internal sealed partial class Connection<TMessage>
                 return;
             }
 
-            _handler.OnSent(Info, message, buffer.AsSpan(offset, length));
+            _handler.OnSent(this, message, buffer.AsSpan(offset, length));
         }
         catch (Exception ex)
         {

@@ -1,14 +1,14 @@
-using System.Runtime.ExceptionServices;
 using System.Buffers;
-using System.Runtime.CompilerServices;
 using System.Net.Sockets;
-using System.Threading.Channels;
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using CbuffTcp.Connections;
 
-namespace CbuffTcp.Connections;
+namespace CbuffTcp;
 
-internal sealed partial class Connection<TMessage>
+public sealed partial class TcpConnection<TMessage>
 {
-    private Channel<ReceivedBatch>? _dispatchQueue;
+    private DispatchQueue<TMessage>? _dispatchQueue;
 
     /// <summary>
     /// Transport to protocol to handler, one loop: waits for data without a buffer, reads what is there, decodes it and
@@ -22,6 +22,7 @@ internal sealed partial class Connection<TMessage>
         var readsWithoutWaiting = 0;
         var dispatching = StartDispatching();
         Exception? error = null;
+        string? endOfStream = null;
         try
         {
             while (!IsClosing)
@@ -42,12 +43,9 @@ internal sealed partial class Connection<TMessage>
 
                 // Data is there: a socket reads it at once; a TLS record may take a moment longer.
                 var memory = input.GetReadMemory(readSize);
-                int received;
-                if (!_transport.SupportsTryReceive)
-                {
-                    received = await _transport.ReceiveAsync(memory).ConfigureAwait(false);
-                }
-                else if (!_transport.TryReceiveAvailable(memory.Span, out received))
+                var receiving = _transport.ReceiveAsync(memory);
+                var received = receiving.IsCompletedSuccessfully ? receiving.Result : await receiving.ConfigureAwait(false);
+                if (received == ConnectionTransport.NothingYet)
                 {
                     continue; // woken with nothing to read after all: wait again (an empty buffer is returned first)
                 }
@@ -55,7 +53,9 @@ internal sealed partial class Connection<TMessage>
                 _awaitingData = false;
                 if (received == 0)
                 {
-                    BeginClose(DisconnectReason.RemoteClosed, input.Length == 0 ? string.Empty : $"closed with {input.Length} bytes of an incomplete frame");
+                    // Closed only once every message read before the FIN is handled (with AsyncReceive too), so
+                    // the replies the handler queues for them still go out before the FIN that answers it.
+                    endOfStream = input.Length == 0 ? string.Empty : $"closed with {input.Length} bytes of an incomplete frame";
                     break;
                 }
 
@@ -64,13 +64,30 @@ internal sealed partial class Connection<TMessage>
                 NoteReceived(received);
                 input.Advance(received);
 
-                var consumed = await DecodeAsync(input.Data).ConfigureAwait(false);
-                if (consumed < 0)
+                var (consumed, failed) = await DecodeAsync(input.Data).ConfigureAwait(false);
+                if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
+                {
+                    // The queued messages point into the array: it leaves with them, decoded once, never copied.
+                    if (input.HandOver(consumed) is { } frames)
+                    {
+                        queue.Enqueue(ReceivedBatch<TMessage>.OfReceiveArray(frames, _settings.BufferPool));
+                    }
+                }
+                else
+                {
+                    input.Consume(consumed);
+                }
+
+                if (failed)
                 {
                     break; // bad input: the connection is closing
                 }
 
-                input.Consume(consumed);
+                if (_dispatchQueue is { } paused)
+                {
+                    await paused.WaitForRoomAsync().ConfigureAwait(false); // the handler is behind: read no further
+                }
+
                 NoteLeftover(consumedAny: consumed > 0, input.Length);
                 if (input.Length > _settings.MaxFrameSize + (long)ConnectionSettings.ReceiveSlack / 2)
                 {
@@ -113,8 +130,13 @@ internal sealed partial class Connection<TMessage>
 
         if (dispatching is not null)
         {
-            _dispatchQueue!.Writer.TryComplete();
+            _dispatchQueue!.Complete();
             await dispatching.ConfigureAwait(false);
+        }
+
+        if (endOfStream is not null)
+        {
+            BeginClose(DisconnectReason.RemoteClosed, endOfStream);
         }
     }
 
@@ -129,21 +151,16 @@ internal sealed partial class Connection<TMessage>
             return null;
         }
 
-        _dispatchQueue = Channel.CreateBounded<ReceivedBatch>(new BoundedChannelOptions(_settings.AsyncReceiveQueueLimit)
-        {
-            SingleReader = true,
-            SingleWriter = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
-        return DispatchLoopAsync(_dispatchQueue.Reader);
+        _dispatchQueue = new DispatchQueue<TMessage>(_settings.AsyncReceiveQueueMaxBytes);
+        return DispatchLoopAsync(_dispatchQueue);
     }
 
     /// <summary>
     /// Decodes <paramref name="data"/> into batches of at most <see cref="ConnectionSettings.MaxBatchSize"/> and
-    /// delivers each. Returns the bytes consumed (whole frames delivered), or -1 when bad input closed the connection.
+    /// delivers each. Returns the bytes of the whole frames delivered, and whether bad input closed the connection.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<long> DecodeAsync(ReadOnlySequence<byte> data)
+    private async ValueTask<(long Consumed, bool Failed)> DecodeAsync(ReadOnlySequence<byte> data)
     {
         var buffer = data;
         try
@@ -171,7 +188,18 @@ internal sealed partial class Connection<TMessage>
 
                     if (count > 0)
                     {
-                        await DeliverAsync(batch, count, before.Slice(0, buffer.Start)).ConfigureAwait(false);
+                        var frameBytes = before.Length - buffer.Length;
+                        if (_dispatchQueue is { } queue)
+                        {
+                            // The queue owns the batch's array from here (and, for views, the receive array after it).
+                            queue.Enqueue(ReceivedBatch<TMessage>.OfMessages(batch, count, _protocol.MessagesReferenceInput ? 0 : frameBytes));
+                            batch = null;
+                        }
+                        else
+                        {
+                            await InvokeReceivedAsync(new MessageBatch<TMessage>(batch, count)).ConfigureAwait(false);
+                        }
+
                         Volatile.Write(ref _receivedMessages, _receivedMessages + count); // the only writer
                     }
 
@@ -179,9 +207,12 @@ internal sealed partial class Connection<TMessage>
                 }
                 finally
                 {
-                    // Only the slots used hold references into the input; clearing all 256 showed in profiles.
-                    Array.Clear(batch, 0, count);
-                    ArrayPool<TMessage>.Shared.Return(batch);
+                    if (batch is not null)
+                    {
+                        // Only the slots used hold references into the input; clearing all 256 showed in profiles.
+                        Array.Clear(batch, 0, count);
+                        ArrayPool<TMessage>.Shared.Return(batch);
+                    }
                 }
 
                 if (count < ConnectionSettings.MaxBatchSize)
@@ -193,15 +224,15 @@ internal sealed partial class Connection<TMessage>
         catch (ProtocolException ex)
         {
             FailWithBadInput(ex);
-            return -1;
+            return (data.Length - buffer.Length, true);
         }
         catch (Exception ex)
         {
             FailWithHandlerError($"{_protocol.GetType().Name}.TryDepack threw {ex.GetType().Name}: {ex.Message}", ex);
-            return -1;
+            return (data.Length - buffer.Length, true);
         }
 
-        return data.Length - buffer.Length;
+        return (data.Length - buffer.Length, false);
     }
 
     private void FailWithBadInput(ProtocolException ex)
@@ -210,43 +241,25 @@ internal sealed partial class Connection<TMessage>
         BeginClose(ex.Reason, ex.Message);
     }
 
-    /// <summary>Hands a batch to the handler inline, or (AsyncReceive) copies it out of the receive buffer and queues it in order.</summary>
-    private async ValueTask DeliverAsync(TMessage[] batch, int count, ReadOnlySequence<byte> frames)
-    {
-        if (_dispatchQueue is null)
-        {
-            await InvokeReceivedAsync(new MessageBatch<TMessage>(batch, count)).ConfigureAwait(false);
-            return;
-        }
-
-        var owned = ReceivedBatch.CopyOf(batch, count, frames, _protocol, _settings.BufferPool);
-        try
-        {
-            await _dispatchQueue.Writer.WriteAsync(owned).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException)
-        {
-            owned.Return();
-        }
-    }
-
     /// <summary>AsyncReceive: runs the handler for queued batches in order, off the receive loop.</summary>
-    private async Task DispatchLoopAsync(ChannelReader<ReceivedBatch> queue)
+    private async Task DispatchLoopAsync(DispatchQueue<TMessage> queue)
     {
-        while (await queue.WaitToReadAsync().ConfigureAwait(false))
+        var reader = queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            while (queue.TryRead(out var batch))
+            while (reader.TryRead(out var batch))
             {
                 try
                 {
-                    if (!IsClosing || _closeReason?.Reason == DisconnectReason.RemoteClosed)
+                    // A close (local, a timeout, bad input) drops what is not handled yet; a FIN closes only after this loop.
+                    if (batch.HasMessages && !IsClosing)
                     {
                         await InvokeReceivedAsync(batch.Messages).ConfigureAwait(false);
                     }
                 }
                 finally
                 {
-                    batch.Return();
+                    queue.Taken(batch);
                 }
             }
         }
@@ -265,7 +278,7 @@ internal sealed partial class Connection<TMessage>
             var outer = _sendQueue.BeginDeferringWake();
             try
             {
-                handled = _handler.OnReceivedAsync(Info, messages);
+                handled = _handler.OnReceivedAsync(this, messages);
             }
             finally
             {
@@ -284,64 +297,14 @@ internal sealed partial class Connection<TMessage>
         }
     }
 
-    /// <summary>A batch that owns its memory, for the AsyncReceive queue: messages are views into <see cref="_bytes"/>.</summary>
-    private readonly struct ReceivedBatch
-    {
-        private readonly TMessage[] _messages;
-        private readonly byte[]? _bytes;
-        private readonly ArrayPool<byte>? _pool;
-
-        private ReceivedBatch(TMessage[] messages, int count, byte[]? bytes, ArrayPool<byte>? pool)
-        {
-            _messages = messages;
-            _pool = pool;
-            Messages = new MessageBatch<TMessage>(messages, count);
-            _bytes = bytes;
-        }
-
-        public MessageBatch<TMessage> Messages { get; }
-
-        public static ReceivedBatch CopyOf(TMessage[] batch, int count, in ReadOnlySequence<byte> frames, IProtocol<TMessage> protocol, ArrayPool<byte> pool)
-        {
-            var messages = ArrayPool<TMessage>.Shared.Rent(count);
-            if (!protocol.MessagesReferenceInput)
-            {
-                batch.AsSpan(0, count).CopyTo(messages);
-                return new ReceivedBatch(messages, count, null, null);
-            }
-
-            // Copy the frames' bytes once, then decode them again over the copy: the messages become views into
-            // memory this batch owns. Decoding is a pure function of the bytes, so it yields the same messages.
-            var bytes = pool.Rent((int)frames.Length);
-            frames.CopyTo(bytes);
-            var copy = new ReadOnlySequence<byte>(bytes, 0, (int)frames.Length);
-            for (var i = 0; i < count; i++)
-            {
-                if (!protocol.TryDepack(ref copy, out messages[i]))
-                {
-                    throw new InvalidOperationException($"{protocol.GetType().Name} decoded a frame once but not from a copy of the same bytes.");
-                }
-            }
-
-            return new ReceivedBatch(messages, count, bytes, pool);
-        }
-
-        public void Return()
-        {
-            ArrayPool<TMessage>.Shared.Return(_messages, clearArray: true);
-            if (_bytes is not null)
-            {
-                _pool!.Return(_bytes);
-            }
-        }
-    }
-
     private static bool IsTransportError(Exception ex) =>
         ex is SocketException or ObjectDisposedException or IOException or OperationCanceledException;
 
+    /// <summary>An unexpected end of the stream: the peer's (reset, network) or this side's (the transport was aborted here).</summary>
     private static DisconnectReason ClassifyTransportError(Exception ex) => ex switch
     {
         SocketException { SocketErrorCode: SocketError.Shutdown or SocketError.Disconnecting } => DisconnectReason.RemoteClosed,
+        SocketException { SocketErrorCode: SocketError.OperationAborted } or ObjectDisposedException or OperationCanceledException => DisconnectReason.Aborted,
         _ => DisconnectReason.Reset,
     };
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Connections;
+using CbuffTcp.Connections.IoThreads;
 using CbuffTcp.Telemetry;
 using Microsoft.Extensions.Logging;
 
@@ -8,12 +9,13 @@ namespace CbuffTcp;
 
 /// <summary>
 /// The client side: connects to a server and runs the same connection core as the server does (one read loop, one
-/// write loop, a bounded send queue), with the same protocols and handler events. Events name the connection's
-/// <see cref="ClientInfo"/>; its <see cref="ClientInfo.Id"/> counts the connects of this instance (1, 2, …).
+/// write loop, a bounded send queue), with the same protocols and the same handler shape: its events receive the
+/// <see cref="TcpConnection{TMessage}"/> to the server, whose <see cref="TcpConnection{TMessage}.Id"/> counts the
+/// connects of this instance (1, 2, …).
 /// </summary>
 /// <typeparam name="TMessage">The protocol's message type.</typeparam>
 /// <remarks>Thread-safe. After a connection ends, <c>ConnectAsync</c> may be called again.</remarks>
-public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
+public sealed class TcpClient<TMessage> : IAsyncDisposable
 {
     private readonly IProtocol<TMessage> _protocol;
     private readonly ITcpHandler<TMessage> _handler;
@@ -21,7 +23,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
     private readonly MessagePacker<TMessage> _packer;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
-    private Connection<TMessage>? _connection;
+    private TcpConnection<TMessage>? _connection;
     private Task _completion = Task.CompletedTask;
     private long _connects;
     private bool _connecting;
@@ -30,7 +32,7 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
     /// <param name="protocol">Turns bytes into messages and back.</param>
     /// <param name="handler">Receives the connection's events.</param>
     /// <param name="options">Limits and behaviour; defaults when null. Validated at connect.</param>
-    public TcpClientConnection(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler, TcpClientOptions? options = null)
+    public TcpClient(IProtocol<TMessage> protocol, ITcpHandler<TMessage> handler, TcpClientOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(protocol);
         ArgumentNullException.ThrowIfNull(handler);
@@ -41,8 +43,8 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         _packer = new MessagePacker<TMessage>(protocol, handler, _logger);
     }
 
-    /// <summary>The current (or last) connection; null before the first connect.</summary>
-    public ClientInfo? Info => _connection?.Info;
+    /// <summary>The current (or last) connection to the server; null before the first connect.</summary>
+    public TcpConnection<TMessage>? Connection => _connection;
 
     /// <summary>True while connected and not closing.</summary>
     public bool IsConnected => _connection is { IsClosing: false } && !_completion.IsCompleted;
@@ -64,7 +66,10 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         return ConnectCoreAsync(new DnsEndPoint(host, port), cancellationToken);
     }
 
-    /// <summary>Connects to <paramref name="endPoint"/> and starts the connection.</summary>
+    /// <summary>
+    /// Connects to <paramref name="endPoint"/> (an <see cref="IPEndPoint"/>, a <see cref="DnsEndPoint"/> or a
+    /// <see cref="UnixDomainSocketEndPoint"/>) and starts the connection.
+    /// </summary>
     /// <exception cref="InvalidOperationException">Already connected.</exception>
     /// <exception cref="TimeoutException">Not connected within <see cref="TcpClientOptions.ConnectTimeout"/>.</exception>
     /// <exception cref="SocketException">The connection was refused or the host is unreachable.</exception>
@@ -74,25 +79,22 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         return ConnectCoreAsync(endPoint, cancellationToken);
     }
 
-    /// <summary>Packs <paramref name="message"/> and queues it. Never blocks; the result says what happened.</summary>
-    public SendResult Send(in TMessage message)
-    {
-        var connection = _connection;
-        if (connection is null || connection.IsClosing)
-        {
-            return SendResult.Closed;
-        }
+    /// <summary>
+    /// Packs <paramref name="message"/> and queues it (<see cref="TcpConnection{TMessage}.Send(in TMessage)"/> of the
+    /// current connection). Never blocks; <see cref="SendResult.Closed"/> when not connected.
+    /// </summary>
+    public SendResult Send(in TMessage message) => _connection is { } connection ? connection.Send(message) : SendResult.Closed;
 
-        return _packer.Pack(message, ref connection, static (ref Connection<TMessage> c, PackBuffer packet) => c.EnqueuePacked(packet));
-    }
+    /// <summary>Queues <paramref name="messages"/> all or none (<see cref="TcpConnection{TMessage}.Send(ReadOnlySpan{TMessage})"/>).</summary>
+    public SendResult Send(ReadOnlySpan<TMessage> messages) => _connection is { } connection ? connection.Send(messages) : SendResult.Closed;
 
     /// <summary>
     /// Closes gracefully: flushes what was queued, closes the socket, and completes once <c>OnDisconnectedAsync</c>
-    /// has run with <see cref="DisconnectReason.ClosedByServer"/> (local close) and <paramref name="reason"/>.
+    /// has run with <see cref="DisconnectReason.ClosedLocally"/> and <paramref name="reason"/>.
     /// </summary>
     public Task CloseAsync(string reason = "closed by client")
     {
-        _connection?.BeginClose(DisconnectReason.ClosedByServer, reason);
+        _connection?.Close(reason);
         return _completion;
     }
 
@@ -114,7 +116,14 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
 
         try
         {
-            await ConnectAndStartAsync(endPoint, settings, cancellationToken).ConfigureAwait(false);
+            var transport = await ConnectTransportAsync(endPoint, settings, cancellationToken).ConfigureAwait(false);
+            var connection = new TcpConnection<TMessage>(Interlocked.Increment(ref _connects), transport, _protocol, _handler, _packer, settings);
+            Log.ConnectorConnected(settings.Telemetry.Logger, connection.RemoteEndPoint, connection.Id);
+            lock (_lock)
+            {
+                _connection = connection;
+                _completion = RunAsync(connection, settings);
+            }
         }
         finally
         {
@@ -125,34 +134,41 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
         }
     }
 
-    private static async Task RunAsync(Connection<TMessage> connection, ConnectionSettings settings)
+    private static async Task RunAsync(TcpConnection<TMessage> connection, ConnectionSettings settings)
     {
         await Task.Yield(); // the connection runs off the caller's stack
         using var heartbeat = ConnectionHeartbeat<TMessage>.StartIfNeeded(settings, () => [connection]);
         await connection.RunAsync().ConfigureAwait(false);
     }
 
-    private async Task ConnectAndStartAsync(EndPoint endPoint, ConnectionSettings settings, CancellationToken cancellationToken)
+    /// <summary>Connects within the connect timeout: on an I/O thread alone, or through the runtime's engine (TLS on top when asked).</summary>
+    private async Task<ConnectionTransport> ConnectTransportAsync(EndPoint endPoint, ConnectionSettings settings, CancellationToken cancellationToken)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = settings.NoDelay };
-        EndPoint? remote;
-        EndPoint? local;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.ConnectTimeout);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(_options.ConnectTimeout);
-            try
+            if (_options.Tls is null && settings.IoMode == IoMode.IoThreads && IoLoops.IsAvailable)
             {
-                await socket.ConnectAsync(endPoint, timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TimeoutException($"Connecting to {endPoint} took longer than {_options.ConnectTimeout.TotalSeconds:0.###} s.");
+                return await IoSocket.ConnectAsync(endPoint, settings.NoDelay, timeout.Token).ConfigureAwait(false);
             }
 
-            // Read now: once the peer resets (a TLS server refusing us, say), the socket can no longer tell them.
-            remote = socket.RemoteEndPoint;
-            local = socket.LocalEndPoint;
+            return await ConnectSocketAsync(endPoint, settings, timeout.Token, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"Connecting to {endPoint} took longer than {_options.ConnectTimeout.TotalSeconds:0.###} s.");
+        }
+    }
+
+    private async Task<ConnectionTransport> ConnectSocketAsync(EndPoint endPoint, ConnectionSettings settings, CancellationToken connectToken, CancellationToken cancellationToken)
+    {
+        var socket = endPoint is UnixDomainSocketEndPoint
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = settings.NoDelay };
+        try
+        {
+            await socket.ConnectAsync(endPoint, connectToken).ConfigureAwait(false);
         }
         catch
         {
@@ -160,36 +176,24 @@ public sealed class TcpClientConnection<TMessage> : IAsyncDisposable
             throw;
         }
 
-        ConnectionTransport transport;
-        if (_options.Tls is { } tls)
+        if (_options.Tls is not { } tls)
         {
-            if (string.IsNullOrEmpty(tls.TargetHost) && endPoint is DnsEndPoint dns)
-            {
-                tls = TlsHandshake.WithTargetHost(tls, dns.Host); // a copy: the caller's options stay as they were
-            }
-
-            try
-            {
-                transport = await TlsHandshake.AsClientAsync(socket, tls, _options.TlsHandshakeTimeout, settings.TimeProvider, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
-        }
-        else
-        {
-            transport = settings.TransportFor(socket);
+            return new SocketTransport(socket);
         }
 
-        var info = new ClientInfo(Interlocked.Increment(ref _connects), remote, local);
-        var connection = new Connection<TMessage>(info, transport, _protocol, _handler, settings);
-        Log.ConnectorConnected(settings.Telemetry.Logger, remote, info.Id);
-        lock (_lock)
+        if (string.IsNullOrEmpty(tls.TargetHost) && endPoint is DnsEndPoint dns)
         {
-            _connection = connection;
-            _completion = RunAsync(connection, settings);
+            tls = TlsHandshake.WithTargetHost(tls, dns.Host); // a copy: the caller's options stay as they were
+        }
+
+        try
+        {
+            return await TlsHandshake.AsClientAsync(socket, tls, _options.TlsHandshakeTimeout, settings.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
         }
     }
 }

@@ -1,6 +1,7 @@
-namespace CbuffTcp.Connections;
+using CbuffTcp.Connections;
+namespace CbuffTcp;
 
-internal sealed partial class Connection<TMessage>
+public sealed partial class TcpConnection<TMessage>
 {
     // Timestamps from the settings' TimeProvider. Written by the receive loop, read by the heartbeat.
     private long _lastReceived;
@@ -9,13 +10,13 @@ internal sealed partial class Connection<TMessage>
     private volatile bool _awaitingData;
 
     /// <summary>True while the receive loop waits on the peer (the only time the timeout clocks run).</summary>
-    public bool IsAwaitingData => _awaitingData;
+    internal bool IsAwaitingData => _awaitingData;
 
     /// <summary>Bytes received from the peer so far.</summary>
-    public long ReceivedBytes => Interlocked.Read(ref _receivedBytes);
+    internal long ReceivedBytes => Interlocked.Read(ref _receivedBytes);
 
     /// <summary>Called by the heartbeat: closes the connection if it has been idle, or mid-frame, for too long.</summary>
-    public void CheckTimeouts(long now)
+    internal void CheckTimeouts(long now)
     {
         // Both clocks run only while the receive loop waits on the peer: when reading is paused because the
         // handler is behind, the peer is not at fault.

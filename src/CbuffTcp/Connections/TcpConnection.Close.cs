@@ -1,0 +1,66 @@
+namespace CbuffTcp;
+
+public sealed partial class TcpConnection<TMessage>
+{
+    // The flag and the reason in one reference, published by one compare-exchange: whoever sees the connection
+    // closing sees why (a flag set before its reason let the dispatch loop see "closing" with no reason).
+    private CloseRecord? _closed;
+
+    /// <summary>
+    /// Starts closing; the first call's reason is the one reported. Reading stops, the send queue stops taking
+    /// messages and flushes what it holds (bounded by the close-flush timeout), then the socket closes with FIN.
+    /// Idempotent and safe from any thread, including handler callbacks.
+    /// </summary>
+    internal void BeginClose(DisconnectReason reason, string detail)
+    {
+        if (!TryRecordClose(reason, detail))
+        {
+            return;
+        }
+
+        _sendQueue.Complete();
+        _ = AbortIfNotFlushedAsync();
+    }
+
+    /// <summary>Closes at once with RST, dropping what is queued: for stop timeouts, slow consumers and <see cref="Abort(string)"/>.</summary>
+    internal void Abort(DisconnectReason reason, string detail)
+    {
+        BeginClose(reason, detail);
+        _sendQueue.CompleteAndDiscard();
+        _transport.Abort();
+    }
+
+    /// <summary>The reason the connection closed for; <see cref="DisconnectReason.RemoteClosed"/> when nothing recorded one.</summary>
+    private DisconnectInfo CloseReason
+    {
+        get
+        {
+            TryRecordClose(DisconnectReason.RemoteClosed, string.Empty);
+            return Volatile.Read(ref _closed)!.Info;
+        }
+    }
+
+    /// <summary>Records the reason if none is recorded yet; true for the one call that recorded it.</summary>
+    private bool TryRecordClose(DisconnectReason reason, string detail) =>
+        Volatile.Read(ref _closed) is null && Interlocked.CompareExchange(ref _closed, new CloseRecord(new DisconnectInfo(reason, detail)), null) is null;
+
+    private async Task AbortIfNotFlushedAsync()
+    {
+        var flushed = _flushed.Task;
+        if (!flushed.IsCompleted)
+        {
+            // WaitAsync drops its timer as soon as the flush completes: thousands of quick closes leave no timers behind.
+            await flushed.WaitAsync(_settings.CloseFlushTimeout, _settings.TimeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (!flushed.IsCompleted)
+        {
+            _transport.Abort();
+        }
+    }
+
+    private sealed class CloseRecord(DisconnectInfo info)
+    {
+        public DisconnectInfo Info { get; } = info;
+    }
+}

@@ -1,0 +1,293 @@
+using System.Net;
+using CbuffTcp.Connections;
+using CbuffTcp.Connections.IoThreads;
+using CbuffTcp.Telemetry;
+
+namespace CbuffTcp;
+
+/// <summary>
+/// One connection, as its handler sees it, on either side: a server's client or a client's server. Every callback
+/// of that connection receives this same instance, so a handler replies with <see cref="Send(in TMessage)"/>, closes
+/// with <see cref="Close"/> and keeps per-connection state in <see cref="State"/>, with no lookup by id.
+/// </summary>
+/// <typeparam name="TMessage">The protocol's message type.</typeparam>
+/// <remarks>
+/// <para>All members are thread-safe: a connection may be sent to from any thread, inside or outside its callbacks.
+/// After the connection ended, sends return <see cref="SendResult.Closed"/> and closes do nothing.</para>
+/// <para>Inside CbuffTcp this is the connection core itself: a receive loop (transport to protocol to handler), with
+/// AsyncReceive a dispatch loop (ordered per-connection handler queue), and a write loop (send queue to transport).
+/// <c>RunAsync</c> owns the lifecycle: connected, the loops, then disconnected exactly once.</para>
+/// </remarks>
+public sealed partial class TcpConnection<TMessage>
+{
+    private readonly ConnectionTransport _transport;
+    private readonly IProtocol<TMessage> _protocol;
+    private readonly ITcpHandler<TMessage> _handler;
+    private readonly ConnectionSettings _settings;
+    private readonly IConnectionOwner<TMessage>? _owner;
+    private readonly SendQueue _sendQueue;
+    private volatile bool _ready;
+    private long _writeLoopWakeups;
+    private long _receivedMessages;
+    private long _sentMessages;
+    private long _sentBytes;
+    private readonly TaskCompletionSource _flushed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Serializes OnSent (write loop) with the receive-side callbacks, so one client's callbacks never overlap.
+    // Only needed, and only created, when NotifySent is on.
+    private readonly SemaphoreSlim? _callbackGate;
+
+    private readonly MessagePacker<TMessage> _packer;
+
+    internal TcpConnection(
+        long id,
+        ConnectionTransport transport,
+        IProtocol<TMessage> protocol,
+        ITcpHandler<TMessage> handler,
+        MessagePacker<TMessage> packer,
+        ConnectionSettings settings,
+        TcpServer<TMessage>? server = null)
+    {
+        Id = id;
+        RemoteEndPoint = transport.RemoteEndPoint;
+        LocalEndPoint = transport.LocalEndPoint;
+        ConnectedAt = settings.TimeProvider.GetUtcNow();
+        Server = server;
+        _owner = server;
+        _packer = packer;
+        _transport = transport;
+        _protocol = protocol;
+        _handler = handler;
+        _settings = settings;
+        _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool);
+        _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
+    }
+
+    /// <summary>
+    /// The connection's id: on a server, unique for the server's lifetime and never reused (the seed's client id); on a
+    /// client, the number of this connect of its <see cref="TcpClient{TMessage}"/> (1, 2, …).
+    /// </summary>
+    public long Id { get; }
+
+    /// <summary>The peer's address: the client's on a server, the server's on a client (the seed's <c>clientAddr</c>).</summary>
+    public EndPoint? RemoteEndPoint { get; }
+
+    /// <summary>This side's address of the connection.</summary>
+    public EndPoint? LocalEndPoint { get; }
+
+    /// <summary>
+    /// The peer's IP address as text, IPv4-mapped addresses shown as IPv4 (the seed's <c>clientIP</c>); for a Unix
+    /// domain socket, its path (often empty for a client's unnamed socket); for the in-memory transport, its name.
+    /// </summary>
+    public string RemoteAddress => field ??= DescribeAddress(RemoteEndPoint);
+
+    /// <summary>When the connection was accepted or established, on the options' <see cref="TcpConnectionOptions.TimeProvider"/>.</summary>
+    public DateTimeOffset ConnectedAt { get; }
+
+    /// <summary>The server that accepted this connection, for broadcasts and other clients; null on a client's connection.</summary>
+    public TcpServer<TMessage>? Server { get; }
+
+    /// <summary>
+    /// The application's state for this connection (a session, a user, a name): set it in
+    /// <see cref="ITcpHandler{TMessage}.OnConnectedAsync"/> and read it in later callbacks. Null until set.
+    /// <see cref="TcpHandler{TMessage, TState}"/> keeps its typed state here, so derive from it to skip the casts.
+    /// </summary>
+    public object? State { get; set; }
+
+    /// <summary>True once the connection has started closing (or has ended): sends return <see cref="SendResult.Closed"/>.</summary>
+    public bool IsClosing => Volatile.Read(ref _closed) is not null;
+
+    /// <summary>Bytes queued for this connection or being written now.</summary>
+    public int QueuedBytes => _sendQueue.QueuedBytes;
+
+    /// <summary>
+    /// Packs <paramref name="message"/> and queues it for this connection. Never blocks and never throws for the
+    /// connection's state: the result says what happened. The message is packed before this returns, so it may be a
+    /// view that is about to be reused (a received message, say).
+    /// </summary>
+    public SendResult Send(in TMessage message)
+    {
+        if (IsClosing)
+        {
+            return SendResult.Closed;
+        }
+
+        var self = this;
+        return _packer.Pack(message, ref self, static (ref TcpConnection<TMessage> c, PackBuffer packet) => c.EnqueuePacked(packet));
+    }
+
+    /// <summary>
+    /// Packs <paramref name="messages"/> and queues them in order: the queue takes all of them or none
+    /// (<see cref="SendResult.QueueFull"/>), with one copy and one wake-up of the write loop for the whole batch.
+    /// A message whose <c>Pack</c> throws is reported through <see cref="ITcpHandler{TMessage}.OnError"/> and left
+    /// out; when none packed, the result is <see cref="SendResult.PackFailed"/>. An empty span is
+    /// <see cref="SendResult.Queued"/> with nothing queued.
+    /// </summary>
+    public SendResult Send(ReadOnlySpan<TMessage> messages)
+    {
+        if (IsClosing)
+        {
+            return SendResult.Closed;
+        }
+
+        if (messages.IsEmpty)
+        {
+            return SendResult.Queued;
+        }
+
+        var send = new BatchSend(this);
+        _packer.PackAll(messages, ref send, static (ref BatchSend s, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => s.Result = s.Connection.EnqueuePacked(packed, lengths));
+        return send.Result;
+    }
+
+    /// <summary>
+    /// Closes gracefully: reading stops, what was queued is flushed (bounded by
+    /// <see cref="TcpConnectionOptions.CloseFlushTimeout"/>), then the socket closes; <c>OnDisconnectedAsync</c>
+    /// receives <see cref="DisconnectReason.ClosedLocally"/> with <paramref name="reason"/>. The first close of a
+    /// connection decides its reason; later ones do nothing. Safe from any thread, including this connection's callbacks.
+    /// </summary>
+    public void Close(string reason = "") => BeginClose(DisconnectReason.ClosedLocally, reason ?? string.Empty);
+
+    /// <summary>
+    /// Closes at once with a reset (RST), dropping what was queued; <c>OnDisconnectedAsync</c> receives
+    /// <see cref="DisconnectReason.Aborted"/> with <paramref name="reason"/>. For a peer that is misbehaving; prefer
+    /// <see cref="Close"/> otherwise.
+    /// </summary>
+    public void Abort(string reason = "") => Abort(DisconnectReason.Aborted, reason ?? string.Empty);
+
+    /// <inheritdoc />
+    public override string ToString() => $"#{Id} {RemoteEndPoint}";
+
+    /// <summary>
+    /// True once <c>OnConnectedAsync</c> has completed. Broadcasts skip connections that are not yet ready, so no
+    /// client sees a broadcast before what its own <c>OnConnectedAsync</c> sent (a welcome, say).
+    /// </summary>
+    internal bool IsReady => _ready;
+
+    /// <summary>Times the write loop woke from an empty queue (zero for a client nobody sends to).</summary>
+    internal long WriteLoopWakeups => Volatile.Read(ref _writeLoopWakeups);
+
+    /// <summary>Of <see cref="WriteLoopWakeups"/>, those that ran on the thread that had just handled a batch (no thread hop).</summary>
+    internal long InlineWriteLoopWakeups => _sendQueue.InlineWakeups;
+
+    /// <summary>What this connection has received and sent so far (each figure has one writer: its own loop).</summary>
+    internal TrafficTotals Traffic => new(Volatile.Read(ref _receivedMessages), ReceivedBytes, Volatile.Read(ref _sentMessages), Volatile.Read(ref _sentBytes));
+
+    /// <summary>
+    /// Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned, and tells the owner.
+    /// Never throws: a failure of CbuffTcp itself goes to the owner (or, without one, faults the task).
+    /// </summary>
+    internal async Task RunAsync()
+    {
+        // One method, not a wrapper around another: an idle connection holds one waiting state machine for this.
+        try
+        {
+            var telemetry = _settings.Telemetry;
+            var started = _lastReceived = _settings.TimeProvider.GetTimestamp();
+            Log.ClientConnected(telemetry.Logger, Id, RemoteEndPoint);
+            if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
+            {
+                _ready = true;
+                var writing = WriteLoopAsync();
+                await ReceiveLoopAsync().ConfigureAwait(false);
+                await writing.ConfigureAwait(false);
+                if (IoLoop.IsCurrentThread)
+                {
+                    // The end of the stream woke this on an I/O thread; the teardown and OnDisconnectedAsync are not
+                    // socket work: leave that thread to its other sockets (a thousand clients leaving at once, say).
+                    await Task.Yield();
+                }
+            }
+            else
+            {
+                // OnConnected failed: nothing was read; flush what it may have queued, then end.
+                await WriteLoopAsync().ConfigureAwait(false);
+            }
+
+            _transport.Dispose();
+            var closeReason = CloseReason;
+            if (telemetry.Metrics is { } metrics)
+            {
+                metrics.Retire(Traffic, static c => c._owner?.Closing(c), this);
+                metrics.ConnectionEnded(started, closeReason.Reason, _settings.TimeProvider);
+            }
+            else
+            {
+                _owner?.Closing(this);
+            }
+
+            Log.ClientDisconnected(telemetry.Logger, Id, RemoteEndPoint, closeReason.Reason, closeReason.Detail);
+
+            // Static lambdas throughout: a capturing one would allocate its closure when this method starts and keep
+            // it for the connection's whole life.
+            await InvokeHandlerAsync(static c => c._handler.OnDisconnectedAsync(c, c.CloseReason), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
+            _callbackGate?.Dispose();
+        }
+        catch (Exception ex) when (_owner is not null)
+        {
+            _owner.Failed(this, ex);
+        }
+        finally
+        {
+            _owner?.Closing(this); // a no-op when it already ran, before OnDisconnectedAsync
+            _owner?.Ended(this);
+        }
+    }
+
+    /// <summary>
+    /// Runs one handler callback, reporting what it throws through <c>OnClientError</c> and closing this client.
+    /// Returns false when it threw.
+    /// </summary>
+    private async ValueTask<bool> InvokeHandlerAsync(Func<TcpConnection<TMessage>, ValueTask> callback, string name)
+    {
+        try
+        {
+            await callback(this).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex)
+        {
+            FailWithHandlerError($"{name} threw {ex.GetType().Name}: {ex.Message}", ex);
+            return false;
+        }
+    }
+
+    /// <summary>User code (a handler callback or the protocol) threw: report it, count it, close this client only.</summary>
+    private void FailWithHandlerError(string message, Exception exception)
+    {
+        _settings.Telemetry.Metrics?.HandlerError(exception);
+        ReportClientError(message, exception);
+        BeginClose(DisconnectReason.HandlerError, message);
+    }
+
+    private void ReportClientError(string message, Exception? exception)
+    {
+        var logger = _settings.Telemetry.Logger;
+        Log.ClientError(logger, Id, RemoteEndPoint, message, exception);
+        try
+        {
+            _handler.OnConnectionError(this, message, exception);
+        }
+        catch (Exception ex)
+        {
+            // The connection is closing for the original error already; the log is the one place left for this.
+            Log.ClientErrorHandlerFailed(logger, Id, ex);
+        }
+    }
+
+    private static string DescribeAddress(EndPoint? endPoint) => endPoint switch
+    {
+        IPEndPoint { Address: var address } => (address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address).ToString(),
+        System.Net.Sockets.UnixDomainSocketEndPoint unix => unix.ToString() ?? string.Empty,
+        null => string.Empty,
+        _ => endPoint.ToString() ?? string.Empty,
+    };
+
+    /// <summary>Carries a batch send's connection into the packer and its result out (a struct: nothing allocated).</summary>
+    private struct BatchSend(TcpConnection<TMessage> connection)
+    {
+        public readonly TcpConnection<TMessage> Connection = connection;
+
+        public SendResult Result = SendResult.PackFailed;
+    }
+}
