@@ -90,21 +90,12 @@ public sealed partial class TcpServer<TMessage>
 
     private void Admit(Socket socket, ConnectionSettings settings)
     {
-        if (_clients.Count + Volatile.Read(ref _handshaking) >= ConnectionLimit)
+        var remote = socket.RemoteEndPoint; // throws for a socket the peer has reset already: the loop drops it
+        if (!WithinLimits(remote, out var address))
         {
-            Reject(socket, ref _rejectingForTotal, "max_connections", $"Connection limit of {ConnectionLimit} reached: refusing new connections until clients leave.");
+            SocketClosing.Reset(socket);
             return;
         }
-
-        var address = PerIpConnectionCounter.KeyOf(socket.RemoteEndPoint);
-        if (!_perIp.TryAcquire(address))
-        {
-            Reject(socket, ref _rejectingForIp, "max_connections_per_ip", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
-            return;
-        }
-
-        Volatile.Write(ref _rejectingForTotal, 0);
-        Volatile.Write(ref _rejectingForIp, 0);
 
         ConnectionTransport? transport = null;
         try
@@ -223,17 +214,41 @@ public sealed partial class TcpServer<TMessage>
         }
     }
 
-    /// <summary>Resets a socket past a limit before any handler call; counts it and reports the first of a streak.</summary>
-    private void Reject(Socket socket, ref int streak, string limit, string message)
+    /// <summary>
+    /// Takes a slot under the connection limit and the per-IP limit for a new client, or counts and reports its
+    /// refusal (the caller then resets it, before any handler call).
+    /// </summary>
+    private bool WithinLimits(System.Net.EndPoint? remote, out System.Net.IPAddress? address)
+    {
+        address = null;
+        if (_clients.Count + Volatile.Read(ref _handshaking) >= ConnectionLimit)
+        {
+            Refuse(remote, ref _rejectingForTotal, "max_connections", $"Connection limit of {ConnectionLimit} reached: refusing new connections until clients leave.");
+            return false;
+        }
+
+        address = PerIpConnectionCounter.KeyOf(remote);
+        if (!_perIp.TryAcquire(address))
+        {
+            Refuse(remote, ref _rejectingForIp, "max_connections_per_ip", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
+            return false;
+        }
+
+        Volatile.Write(ref _rejectingForTotal, 0);
+        Volatile.Write(ref _rejectingForIp, 0);
+        return true;
+    }
+
+    /// <summary>Counts a client refused at a limit and reports the first of a streak.</summary>
+    private void Refuse(System.Net.EndPoint? remote, ref int streak, string limit, string message)
     {
         Interlocked.Increment(ref _rejectedConnections);
         _metrics.ConnectionRejected(limit);
         if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
         {
-            Log.ConnectionRefused(_logger, socket.RemoteEndPoint, limit);
+            Log.ConnectionRefused(_logger, remote, limit);
         }
 
-        SocketClosing.Reset(socket);
         if (Interlocked.Exchange(ref streak, 1) == 0)
         {
             ReportError(Log.ConnectionsRejected, message, exception: null);

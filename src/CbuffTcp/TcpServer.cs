@@ -130,6 +130,12 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        return Start(endPoint, listen: true);
+    }
+
+    /// <summary>Binds (unless <paramref name="listen"/> is false: then clients come through <see cref="AdmitTransport"/>) and starts serving.</summary>
+    private Task Start(EndPoint endPoint, bool listen)
+    {
         lock (_lifecycleLock)
         {
             if (_status != ServerStatus.Closed)
@@ -145,8 +151,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         activity?.SetTag("server.address", endPoint is IPEndPoint ip ? ip.Address.ToString() : endPoint.ToString());
         try
         {
-            _listener = ListenSocket.Bind(endPoint, _options.ListenBacklog);
-            LocalEndPoint = _listener.LocalEndPoint ?? endPoint;
+            _listener = listen ? ListenSocket.Bind(endPoint, _options.ListenBacklog) : null;
+            LocalEndPoint = _listener?.LocalEndPoint ?? endPoint;
         }
         catch
         {
@@ -165,7 +171,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         Volatile.Write(ref _stopping, 0);
         IoModeInUse = StartIoMode();
         _status = ServerStatus.Running;
-        _acceptLoop = AcceptLoopAsync(_listener, _settings, _acceptCancellation.Token);
+        _acceptLoop = _listener is null ? AwaitStopAsync(_acceptCancellation.Token) : AcceptLoopAsync(_listener, _settings, _acceptCancellation.Token);
         activity?.SetTag("server.port", (LocalEndPoint as IPEndPoint)?.Port);
         Log.ServerStarted(_logger, LocalEndPoint, ConnectionLimit, IoModeInUse);
         return Task.CompletedTask;
@@ -197,7 +203,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         activity?.SetTag("server.port", (endPoint as IPEndPoint)?.Port);
         Log.ServerStopping(_logger, endPoint, _clients.Count);
         await _acceptCancellation!.CancelAsync().ConfigureAwait(false);
-        _listener!.Dispose();
+        _listener?.Dispose();
         await _acceptLoop.ConfigureAwait(false);
 
         Interlocked.Exchange(ref _stopping, 1); // before the snapshot: a TLS handshake that ends after it sees this

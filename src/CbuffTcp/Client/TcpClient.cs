@@ -63,7 +63,7 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
     public Task ConnectAsync(string host, int port, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(host);
-        return ConnectCoreAsync(new DnsEndPoint(host, port), cancellationToken);
+        return ConnectAsync(new DnsEndPoint(host, port), cancellationToken);
     }
 
     /// <summary>
@@ -76,8 +76,12 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
     public Task ConnectAsync(EndPoint endPoint, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endPoint);
-        return ConnectCoreAsync(endPoint, cancellationToken);
+        return ConnectCoreAsync((client, settings, token) => client.ConnectTransportAsync(endPoint, settings, token), cancellationToken);
     }
+
+    /// <summary>Starts a connection over a transport made elsewhere (the in-memory one of CbuffTcp.Testing).</summary>
+    internal Task ConnectAsync(ConnectionTransport transport) =>
+        ConnectCoreAsync((_, _, _) => Task.FromResult(transport), CancellationToken.None);
 
     /// <summary>
     /// Packs <paramref name="message"/> and queues it (<see cref="TcpConnection{TMessage}.Send(in TMessage)"/> of the
@@ -101,7 +105,9 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
     /// <summary>Closes the connection if open and waits for it to end.</summary>
     public async ValueTask DisposeAsync() => await CloseAsync().ConfigureAwait(false);
 
-    private async Task ConnectCoreAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    private async Task ConnectCoreAsync(
+        Func<TcpClient<TMessage>, ConnectionSettings, CancellationToken, Task<ConnectionTransport>> connect,
+        CancellationToken cancellationToken)
     {
         var settings = ConnectionSettings.From(_options) with { Telemetry = new ConnectionTelemetry(_logger, metrics: null) };
         lock (_lock)
@@ -116,7 +122,7 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
 
         try
         {
-            var transport = await ConnectTransportAsync(endPoint, settings, cancellationToken).ConfigureAwait(false);
+            var transport = await connect(this, settings, cancellationToken).ConfigureAwait(false);
             var connection = new TcpConnection<TMessage>(Interlocked.Increment(ref _connects), transport, _protocol, _handler, _packer, settings);
             Log.ConnectorConnected(settings.Telemetry.Logger, connection.RemoteEndPoint, connection.Id);
             lock (_lock)

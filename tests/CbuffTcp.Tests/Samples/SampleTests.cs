@@ -105,13 +105,7 @@ public partial class SampleTests
         var testDirectory = new DirectoryInfo(AppContext.BaseDirectory);
         var framework = testDirectory.Name;
         var configuration = testDirectory.Parent!.Name;
-        var root = testDirectory;
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "CbuffTcp.slnx")))
-        {
-            root = root.Parent;
-        }
-
-        var path = Path.Combine(root!.FullName, "samples", name, "bin", configuration, framework, name + ".dll");
+        var path = RepositoryFiles.PathOf("samples", name, "bin", configuration, framework, name + ".dll");
         Assert.True(File.Exists(path), $"{path} is not built: build the solution (dotnet test CbuffTcp.slnx builds it)");
         return path;
     }

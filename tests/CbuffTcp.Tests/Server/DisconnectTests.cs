@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Text;
 using CbuffTcp.Tests.Support;
 
 namespace CbuffTcp.Tests.Server;
@@ -58,22 +59,28 @@ public class DisconnectTests
         Assert.Single(handler.Events, e => e.Kind == "disconnected");
     }
 
-    [Fact]
-    public async Task A_frame_before_a_half_close_is_delivered_and_answered_then_the_client_is_closed_once()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Frames_before_a_half_close_are_delivered_and_answered_then_the_client_is_closed_once(bool asyncReceive)
     {
         var handler = new EchoHandler();
-        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler);
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler, new TcpServerOptions { AsyncReceive = asyncReceive });
         using var client = await fixture.ConnectAsync();
         await handler.WaitForAsync("connected");
 
-        await client.SendLengthFrameAsync("last words"u8);
+        var frames = Enumerable.Range(1, 5).Select(i => WireClient.LengthFrame(Encoding.UTF8.GetBytes($"last words {i}"))).ToArray();
+        await client.SendAsync(frames.SelectMany(f => f).ToArray()); // one write: the FIN follows the five frames closely
         client.Socket.Shutdown(SocketShutdown.Send);
 
-        var received = await handler.WaitForAsync("received");
-        Assert.Equal(["last words"u8.ToArray()], received.Messages);
-        Assert.Equal("last words"u8.ToArray(), await client.ReadLengthFrameAsync()); // the answer still flows back
+        for (var i = 1; i <= 5; i++)
+        {
+            Assert.Equal($"last words {i}", Encoding.UTF8.GetString(await client.ReadLengthFrameAsync())); // the answers still flow back
+        }
+
         var closed = await handler.WaitForAsync("disconnected");
         Assert.Equal(DisconnectReason.RemoteClosed, closed.Reason!.Value.Reason);
+        Assert.Equal(5, handler.ReceivedBy(closed.ClientId).Count());
         Assert.True(await client.WaitForCloseAsync());
         Assert.Single(handler.Events, e => e.Kind == "disconnected");
     }
