@@ -14,6 +14,9 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>Accepts one socket; tests replace it to make accepting fail on cue.</summary>
     internal Func<Socket, CancellationToken, ValueTask<Socket>> AcceptSocket { get; set; } = static (listener, cancellationToken) => listener.AcceptAsync(cancellationToken);
 
+    /// <summary>Makes a plaintext socket's transport; tests replace it to make admission fail on cue.</summary>
+    internal Func<Socket, ConnectionSettings, ConnectionTransport> CreateTransport { get; set; } = static (socket, settings) => settings.TransportFor(socket);
+
     // 1 while a streak of rejections for that limit is under way: a flood is reported once, not once per socket.
     private int _rejectingForTotal;
     private int _rejectingForIp;
@@ -106,7 +109,7 @@ public sealed partial class TcpServer<TMessage>
                 socket.NoDelay = settings.NoDelay; // TCP only: a Unix socket has no Nagle to turn off
             }
 
-            transport = _options.Tls is null ? settings.TransportFor(socket) : null;
+            transport = _options.Tls is null ? CreateTransport(socket, settings) : null;
         }
         catch
         {

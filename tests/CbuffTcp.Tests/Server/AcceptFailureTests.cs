@@ -38,6 +38,29 @@ public class AcceptFailureTests
     }
 
     [Fact]
+    public async Task An_unexpected_error_admitting_a_socket_is_reported_and_the_accept_loop_carries_on()
+    {
+        var handler = new EchoHandler();
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(handler);
+        var real = fixture.Server.CreateTransport;
+        var failed = 0;
+        fixture.Server.CreateTransport = (socket, settings) => Interlocked.Exchange(ref failed, 1) == 0
+            ? throw new InvalidOperationException("epoll refused the socket") // not a socket error: it used to end the loop silently
+            : real(socket, settings);
+
+        await WireClient.AssertRefusedAsync(fixture.EndPoint);
+        var report = await handler.WaitForAsync("error");
+        Assert.Contains("Admitting a connection from", report.Text, StringComparison.Ordinal);
+        Assert.IsType<InvalidOperationException>(report.Error);
+
+        using var after = await fixture.ConnectAsync(); // still accepting, and Running says so truthfully
+        await after.SendLengthFrameAsync("still here"u8);
+        Assert.Equal("still here"u8.ToArray(), await after.ReadLengthFrameAsync());
+        Assert.Equal(ServerStatus.Running, fixture.Server.Status);
+        Assert.Equal(0, fixture.Server.RejectedConnections);
+    }
+
+    [Fact]
     public async Task Accept_failures_are_reported_once_per_streak_retried_on_a_doubling_backoff_and_accepting_resumes()
     {
         var time = new FakeTimeProvider();
