@@ -255,9 +255,14 @@ public sealed partial class TcpConnection<TMessage>
     /// <summary>User code (a handler callback or the protocol) threw: report it, count it, close this client only.</summary>
     private void FailWithHandlerError(string message, Exception exception)
     {
+        ReportHandlerError(message, exception);
+        BeginClose(DisconnectReason.HandlerError, message);
+    }
+
+    private void ReportHandlerError(string message, Exception exception)
+    {
         _settings.Telemetry.Metrics?.HandlerError(exception);
         ReportClientError(message, exception);
-        BeginClose(DisconnectReason.HandlerError, message);
     }
 
     private void ReportClientError(string message, Exception? exception)

@@ -40,15 +40,37 @@ internal sealed class PackBuffer : IBufferWriter<byte>
         return buffer;
     }
 
+    /// <summary>
+    /// Gives the buffer back to this thread. When a nested pack (a <c>Pack</c> that sends) has already given one back,
+    /// the thread keeps that one and this one's array goes back to the pool: caching it over the other would drop a
+    /// pooled array.
+    /// </summary>
     public static void Return(PackBuffer buffer)
     {
-        if (buffer._buffer.Length > RetainedCapacity)
+        var keep = t_cached is null;
+        if (!keep || buffer._buffer.Length > RetainedCapacity)
         {
-            ArrayPool<byte>.Shared.Return(buffer._buffer);
-            buffer._buffer = [];
+            buffer.ReleaseArray();
         }
 
-        t_cached = buffer;
+        if (keep)
+        {
+            t_cached = buffer;
+        }
+    }
+
+    /// <summary>The array it holds now, for tests: 0 once it went back to the pool.</summary>
+    internal int Capacity => _buffer.Length;
+
+    private void ReleaseArray()
+    {
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+
+        _buffer = [];
+        _written = 0;
     }
 
     /// <summary>Drops what was written past the first <paramref name="length"/> bytes (a <c>Pack</c> that threw midway).</summary>

@@ -22,7 +22,7 @@ public sealed partial class TcpConnection<TMessage>
         var readsWithoutWaiting = 0;
         var dispatching = StartDispatching();
         Exception? error = null;
-        string? endOfStream = null;
+        DisconnectInfo? ended = null; // the peer's FIN or bad input: closed once what was decoded before it is handled
         try
         {
             while (!IsClosing)
@@ -55,7 +55,7 @@ public sealed partial class TcpConnection<TMessage>
                 {
                     // Closed only once every message read before the FIN is handled (with AsyncReceive too), so
                     // the replies the handler queues for them still go out before the FIN that answers it.
-                    endOfStream = input.Length == 0 ? string.Empty : $"closed with {input.Length} bytes of an incomplete frame";
+                    ended = new DisconnectInfo(DisconnectReason.RemoteClosed, input.Length == 0 ? string.Empty : $"closed with {input.Length} bytes of an incomplete frame");
                     break;
                 }
 
@@ -64,7 +64,7 @@ public sealed partial class TcpConnection<TMessage>
                 NoteReceived(received);
                 input.Advance(received);
 
-                var (consumed, failed) = await DecodeAsync(input.Data).ConfigureAwait(false);
+                var (consumed, failure) = await DecodeAsync(input.Data).ConfigureAwait(false);
                 if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
                 {
                     // The queued messages point into the array: it leaves with them, decoded once, never copied.
@@ -78,9 +78,10 @@ public sealed partial class TcpConnection<TMessage>
                     input.Consume(consumed);
                 }
 
-                if (failed)
+                if (failure is not null)
                 {
-                    break; // bad input: the connection is closing
+                    ended = failure; // bad input: read no further
+                    break;
                 }
 
                 if (_dispatchQueue is { } paused)
@@ -92,7 +93,7 @@ public sealed partial class TcpConnection<TMessage>
                 if (input.Length > _settings.MaxFrameSize + (long)ConnectionSettings.ReceiveSlack / 2)
                 {
                     // The protocol has buffered past the frame limit without finding a message.
-                    FailWithBadInput(new FrameTooLargeException(input.Length, _settings.MaxFrameSize));
+                    ended = BadInput(new FrameTooLargeException(input.Length, _settings.MaxFrameSize));
                     break;
                 }
 
@@ -134,9 +135,9 @@ public sealed partial class TcpConnection<TMessage>
             await dispatching.ConfigureAwait(false);
         }
 
-        if (endOfStream is not null)
+        if (ended is { } reason)
         {
-            BeginClose(DisconnectReason.RemoteClosed, endOfStream);
+            BeginClose(reason.Reason, reason.Detail);
         }
     }
 
@@ -157,10 +158,11 @@ public sealed partial class TcpConnection<TMessage>
 
     /// <summary>
     /// Decodes <paramref name="data"/> into batches of at most <see cref="ConnectionSettings.MaxBatchSize"/> and
-    /// delivers each. Returns the bytes of the whole frames delivered, and whether bad input closed the connection.
+    /// delivers each. Returns the bytes of the whole frames delivered and, for bad input, the reason to close with
+    /// (reported at once; the caller closes once what was decoded before it is handled).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<(long Consumed, bool Failed)> DecodeAsync(ReadOnlySequence<byte> data)
+    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data)
     {
         var buffer = data;
         try
@@ -223,22 +225,22 @@ public sealed partial class TcpConnection<TMessage>
         }
         catch (ProtocolException ex)
         {
-            FailWithBadInput(ex);
-            return (data.Length - buffer.Length, true);
+            return (data.Length - buffer.Length, BadInput(ex));
         }
         catch (Exception ex)
         {
-            FailWithHandlerError($"{_protocol.GetType().Name}.TryDepack threw {ex.GetType().Name}: {ex.Message}", ex);
-            return (data.Length - buffer.Length, true);
+            var message = $"{_protocol.GetType().Name}.TryDepack threw {ex.GetType().Name}: {ex.Message}";
+            ReportHandlerError(message, ex);
+            return (data.Length - buffer.Length, new DisconnectInfo(DisconnectReason.HandlerError, message));
         }
 
-        return (data.Length - buffer.Length, false);
+        return (data.Length - buffer.Length, null);
     }
 
-    private void FailWithBadInput(ProtocolException ex)
+    private DisconnectInfo BadInput(ProtocolException ex)
     {
         ReportClientError(ex.Message, ex);
-        BeginClose(ex.Reason, ex.Message);
+        return new DisconnectInfo(ex.Reason, ex.Message);
     }
 
     /// <summary>AsyncReceive: runs the handler for queued batches in order, off the receive loop.</summary>

@@ -62,6 +62,23 @@ public class AsyncReceiveTests
         Assert.Equal(Enumerable.Range(0, frames), handler.ReceivedBy(id).Select(m => BinaryPrimitives.ReadInt32BigEndian(m)));
     }
 
+    [Fact]
+    public async Task A_protocol_that_throws_inside_a_batch_closes_that_client_and_leaks_nothing()
+    {
+        var protocol = new CountingProtocol { ThrowOnMessage = 3 };
+        var handler = new RecordingHandler();
+        await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(handler, new TcpServerOptions { AsyncReceive = true }, protocol);
+        using var client = await fixture.ConnectAsync();
+        await handler.WaitForAsync("connected");
+
+        await client.SendAsync(Enumerable.Range(0, 10).SelectMany(i => WireClient.LengthFrame(BitConverter.GetBytes(i))).ToArray()); // one read, one batch
+        var disconnected = await handler.WaitForAsync("disconnected");
+
+        Assert.Equal(DisconnectReason.ProtocolError, disconnected.Reason!.Value.Reason);
+        Assert.Equal(2, handler.ReceivedBy(disconnected.ClientId).Count()); // those decoded before the fault
+        await handler.WaitUntilAsync(_ => fixture.Pool.Outstanding == 0, what: "every pooled buffer back"); // and the fixture checks again
+    }
+
     /// <summary>Waits until the server's pooled bytes stop changing (it has read what it will) or the client's send finished.</summary>
     private static async Task UntilTheServerHoldsStillAsync(CountingBufferPool pool, Task sending)
     {
@@ -95,6 +112,9 @@ public class AsyncReceiveTests
 
         public int Decoded => Volatile.Read(ref _decoded);
 
+        /// <summary>The 1-based message whose decoding throws; 0 for none.</summary>
+        public int ThrowOnMessage { get; init; }
+
         public bool TryDepack(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> message)
         {
             if (!_inner.TryDepack(ref buffer, out message))
@@ -102,7 +122,11 @@ public class AsyncReceiveTests
                 return false;
             }
 
-            Interlocked.Increment(ref _decoded);
+            if (Interlocked.Increment(ref _decoded) == ThrowOnMessage)
+            {
+                throw new ProtocolException("corrupt message");
+            }
+
             return true;
         }
 
