@@ -9,9 +9,9 @@ internal static class RegistryFixture
 {
     public static IEnumerable<TcpConnection<int>> Connections(int count)
     {
-        var settings = ConnectionSettings.From(new TcpServerOptions());
         var handler = new NullHandler();
         var protocol = new IntProtocol();
+        var settings = ConnectionSettings.From(new TcpServerOptions(), ((IProtocol<int>)protocol).MaxFrameSize);
         var packer = new MessagePacker<int>(protocol, handler, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         for (var id = 1; id <= count; id++)
         {

@@ -23,7 +23,6 @@ internal static class ServeCommand
             : new LengthPrefixedProtocol(headerSize: 4, bigEndian: true, maxFrameSize: options.MaxFrame);
         var serverOptions = new TcpServerOptions
         {
-            MaxFrameSize = options.MaxFrame,
             SendQueueMaxBytes = options.SendQueueLimit,
             MaxConnections = options.MaxConnections,
             MaxConnectionsPerIp = options.MaxConnectionsPerIp,

@@ -36,4 +36,13 @@ public interface IProtocol<TMessage>
     /// <see langword="false"/> when every decoded message owns its data. Defaults to <see langword="true"/>, the safe choice.
     /// </summary>
     bool MessagesReferenceInput => true;
+
+    /// <summary>
+    /// The largest frame, in bytes: the one frame limit of a connection that speaks this protocol. The connection
+    /// buffers at most this (plus a read) while waiting for a message to complete, and input that grows past it
+    /// without forming one closes the client with <see cref="DisconnectReason.FrameTooLarge"/>; it also sets when
+    /// reading pauses under backpressure. The built-in protocols take it as <c>maxFrameSize</c> and fail a length
+    /// header past it as soon as the header arrives. From 1 byte to 1 GiB; defaults to 1 MiB.
+    /// </summary>
+    int MaxFrameSize => Protocols.ProtocolDefaults.MaxFrameSize;
 }

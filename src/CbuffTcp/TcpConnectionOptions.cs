@@ -42,15 +42,6 @@ public abstract class TcpConnectionOptions
     public SlowConsumerPolicy SlowConsumerPolicy { get; set; } = SlowConsumerPolicy.RejectSend;
 
     /// <summary>
-    /// The largest frame the connection buffers while waiting for it to complete, in bytes. Input that grows past it
-    /// without forming a message closes the client with <see cref="DisconnectReason.FrameTooLarge"/>, whatever the
-    /// protocol; it also sets when reading pauses under backpressure (about this plus one buffer unconsumed).
-    /// Built-in protocols have their own limit (pass the same value). Defaults to 1 MiB.
-    /// </summary>
-    [Range(1, 1024 * 1024 * 1024)]
-    public int MaxFrameSize { get; set; } = 1024 * 1024;
-
-    /// <summary>
     /// How long closing a connection may spend flushing what was queued before it aborts the socket. Defaults to 5 seconds.
     /// </summary>
     public TimeSpan CloseFlushTimeout { get; set; } = TimeSpan.FromSeconds(5);
@@ -111,8 +102,6 @@ public abstract class TcpConnectionOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(AsyncReceiveQueueMaxBytes, 1, nameof(AsyncReceiveQueueMaxBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendQueueMaxBytes, 1, nameof(SendQueueMaxBytes));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendQueueMaxMessages, 1, nameof(SendQueueMaxMessages));
-        ArgumentOutOfRangeException.ThrowIfLessThan(MaxFrameSize, 1, nameof(MaxFrameSize));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(MaxFrameSize, 1024 * 1024 * 1024, nameof(MaxFrameSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(CloseFlushTimeout, TimeSpan.Zero, nameof(CloseFlushTimeout));
         ValidateTimeout(IdleTimeout, nameof(IdleTimeout));
         ValidateTimeout(FrameTimeout, nameof(FrameTimeout));

@@ -109,7 +109,7 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
         Func<TcpClient<TMessage>, ConnectionSettings, CancellationToken, Task<ConnectionTransport>> connect,
         CancellationToken cancellationToken)
     {
-        var settings = ConnectionSettings.From(_options) with { Telemetry = new ConnectionTelemetry(_logger, metrics: null) };
+        var settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, metrics: null) };
         lock (_lock)
         {
             if (_connecting || (_connection is not null && !_completion.IsCompleted))

@@ -40,16 +40,25 @@ internal sealed record ConnectionSettings(
     /// <summary>Messages handed to one <c>OnReceivedAsync</c> call at most; a longer read is delivered in several batches.</summary>
     public const int MaxBatchSize = 256;
 
-    public static ConnectionSettings From(TcpConnectionOptions options)
+    /// <summary>The largest frame a protocol may declare (<see cref="IProtocol{TMessage}.MaxFrameSize"/>): 1 GiB.</summary>
+    public const int MaxFrameSizeLimit = 1024 * 1024 * 1024;
+
+    /// <summary>Validates <paramref name="options"/> and snapshots them, with the frame limit of the protocol in use.</summary>
+    public static ConnectionSettings From(TcpConnectionOptions options, int maxFrameSize)
     {
         options.Validate();
+        if (maxFrameSize is < 1 or > MaxFrameSizeLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxFrameSize), maxFrameSize, $"The protocol's MaxFrameSize must be from 1 to {MaxFrameSizeLimit} bytes.");
+        }
+
         return new ConnectionSettings(
             options.AsyncReceive,
             options.AsyncReceiveQueueMaxBytes,
             options.SendQueueMaxBytes,
             options.SendQueueMaxMessages,
             options.SlowConsumerPolicy,
-            options.MaxFrameSize,
+            maxFrameSize,
             options.CloseFlushTimeout,
             options.NotifySent,
             options.NoDelay,

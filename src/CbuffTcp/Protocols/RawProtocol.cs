@@ -20,6 +20,9 @@ public sealed class RawProtocol : IProtocol<ReadOnlySequence<byte>>
     /// <summary>The most bytes delivered as one message.</summary>
     public int MaxChunkSize { get; }
 
+    /// <summary>The chunk size: raw bytes never wait for more to form a message.</summary>
+    public int MaxFrameSize => MaxChunkSize;
+
     /// <inheritdoc />
     public bool TryDepack(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> message)
     {

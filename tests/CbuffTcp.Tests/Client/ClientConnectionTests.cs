@@ -38,6 +38,21 @@ public class ClientConnectionTests
     }
 
     [Fact]
+    public async Task A_connected_clients_socket_is_watched_by_one_epoll_instance()
+    {
+        var serverHandler = new EchoHandler();
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(serverHandler, protocol: new LineProtocol());
+        var clientHandler = new RecordingHandler();
+        await using var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), clientHandler);
+        await client.ConnectAsync(fixture.EndPoint);
+        Assert.Equal(SendResult.Queued, client.Send("ping"u8.ToArray()));
+        await clientHandler.WaitForAsync("received"); // both directions used: every registration made is there now
+
+        // The runtime's engine (thread-pool mode) or CbuffTcp's I/O thread, never both: each wakes its own thread.
+        Assert.Equal(1, EpollRegistrations.Of((IPEndPoint)client.Connection!.LocalEndPoint!));
+    }
+
+    [Fact]
     public async Task Server_closing_the_client_is_seen_as_remote_closed_and_the_client_can_reconnect()
     {
         var serverHandler = new RecordingHandler();

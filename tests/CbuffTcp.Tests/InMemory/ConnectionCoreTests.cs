@@ -218,6 +218,29 @@ public class ConnectionCoreTests
         Assert.Same(host.Server, serverSide.ServerSeen);
     }
 
+    [Fact]
+    public async Task The_protocols_frame_limit_is_the_connections_a_custom_protocol_included()
+    {
+        var handler = new EchoHandler();
+        await using var fixture = await InMemoryFixture<EchoHandler>.StartAsync(handler, protocol: new NeverFramedProtocol(maxFrameSize: 1000));
+        using var peer = await fixture.ConnectAsync();
+
+        await peer.WriteAsync(new byte[40 * 1024]); // no message forms: past the limit and a read, the client is closed
+
+        Assert.Equal(DisconnectReason.FrameTooLarge, (await handler.WaitForAsync("disconnected", peer.ClientId)).Reason!.Value.Reason);
+        var error = Assert.IsType<FrameTooLargeException>((await handler.WaitForAsync("connection-error", peer.ClientId)).Error);
+        Assert.Equal(1000, error.MaxFrameSize);
+    }
+
+    [Fact]
+    public async Task A_protocol_whose_frame_limit_is_out_of_range_fails_the_start()
+    {
+        await using var server = new TcpServer<ReadOnlySequence<byte>>(new NeverFramedProtocol(maxFrameSize: 0), new EchoHandler());
+        var error = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => server.StartAsync(new IPEndPoint(IPAddress.Loopback, 0)));
+        Assert.Contains("MaxFrameSize", error.Message, StringComparison.Ordinal);
+        Assert.Equal(ServerStatus.Closed, server.Status);
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         for (var i = 0; i < 1000 && !condition(); i++)
@@ -233,6 +256,20 @@ public class ConnectionCoreTests
     private static ReadOnlySequence<byte> Bytes(string text) => Line(text);
 
     private static string Text(ReadOnlySequence<byte> message) => Encoding.UTF8.GetString(message);
+
+    /// <summary>A protocol that never finds a message in its input, with the frame limit it is given.</summary>
+    public sealed class NeverFramedProtocol(int maxFrameSize) : IProtocol<ReadOnlySequence<byte>>
+    {
+        public int MaxFrameSize => maxFrameSize;
+
+        public bool TryDepack(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> message)
+        {
+            message = default;
+            return false;
+        }
+
+        public void Pack(in ReadOnlySequence<byte> message, IBufferWriter<byte> output) => output.Write(message.ToArray());
+    }
 
     /// <summary>Answers "go" with five lines in one batch send.</summary>
     public sealed class BatchReplyHandler : RecordingHandler

@@ -15,7 +15,7 @@ public class BackpressureTests
     public async Task A_blocked_handler_stops_reading_that_client_and_every_byte_arrives_after_release()
     {
         var handler = new BlockingHandler();
-        var options = new TcpServerOptions { MaxFrameSize = MaxFrame };
+        var options = new TcpServerOptions();
         await using var fixture = await ServerFixture<BlockingHandler>.StartAsync(handler, options, new LengthPrefixedProtocol(maxFrameSize: MaxFrame));
         using var client = await fixture.ConnectAsync();
         await handler.WaitForAsync("connected");

@@ -161,7 +161,7 @@ public class LimitTests
         ValidateServerOptions(new TcpServerOptions { IdleTimeout = Timeout.InfiniteTimeSpan, FrameTimeout = Timeout.InfiniteTimeSpan });
     }
 
-    private static void ValidateServerOptions(TcpServerOptions options) => CbuffTcp.Connections.ConnectionSettings.From(options);
+    private static void ValidateServerOptions(TcpServerOptions options) => CbuffTcp.Connections.ConnectionSettings.From(options, 1024 * 1024);
 
     private static async Task WaitForReceivedBytesAsync(ServerFixture<RecordingHandler> fixture, long id, long bytes) =>
         await WaitForReceivedBytesCoreAsync(fixture.Server, id, bytes);

@@ -190,7 +190,7 @@ public class ReceiveBufferTests
     [Fact]
     public async Task Frames_from_empty_to_the_frame_limit_cut_anywhere_echo_intact_and_every_array_returns()
     {
-        var options = new TcpServerOptions { MaxFrameSize = 1024 * 1024, SendQueueMaxBytes = 16 * 1024 * 1024 };
+        var options = new TcpServerOptions { SendQueueMaxBytes = 16 * 1024 * 1024 };
         await using var fixture = await ServerFixture<EchoHandler>.StartAsync(new EchoHandler(), options);
         using var client = await fixture.ConnectAsync();
         var random = new Random(7);

@@ -38,9 +38,13 @@ public sealed partial class ServeProcess : IAsyncDisposable
     /// <summary>Starts <c>cbuff serve</c> on a pseudo-terminal (through <c>script</c>), as a person at a terminal would see it.</summary>
     public static Task<ServeProcess> StartOnTerminalAsync(params string[] args) => StartAsync(maxOpenFiles: null, terminal: true, args);
 
-    private static async Task<ServeProcess> StartAsync(int? maxOpenFiles, bool terminal, string[] args)
+    /// <summary>Starts <c>cbuff serve</c> with a runtime setting (runtimeconfig.json's configProperties) added.</summary>
+    public static Task<ServeProcess> StartWithRuntimeSettingAsync(string name, string value, params string[] args) =>
+        StartAsync(maxOpenFiles: null, terminal: false, args, (name, value));
+
+    private static async Task<ServeProcess> StartAsync(int? maxOpenFiles, bool terminal, string[] args, (string Name, string Value)? runtimeSetting = null)
     {
-        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. IoModeUnderTest.ServeArguments, .. args], maxOpenFiles, terminal);
+        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. IoModeUnderTest.ServeArguments, .. args], maxOpenFiles, terminal, runtimeSetting);
         var serve = new ServeProcess(process);
         process.OutputDataReceived += (_, e) => serve.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => serve.OnLine(e.Data);
@@ -126,7 +130,7 @@ public sealed partial class ServeProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static Process Start(string[] args, int? maxOpenFiles = null, bool terminal = false)
+    private static Process Start(string[] args, int? maxOpenFiles = null, bool terminal = false, (string Name, string Value)? runtimeSetting = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "cbuff.dll");
         if (terminal)
@@ -149,6 +153,13 @@ public sealed partial class ServeProcess : IAsyncDisposable
             info.ArgumentList.Add($"ulimit -n {limit} && exec dotnet \"$0\" \"$@\"");
         }
 
+        if (runtimeSetting is { } setting)
+        {
+            info.ArgumentList.Add("exec");
+            info.ArgumentList.Add("--runtimeconfig");
+            info.ArgumentList.Add(RuntimeConfigWith(dll, setting.Name, setting.Value));
+        }
+
         info.ArgumentList.Add(dll);
         foreach (var arg in args)
         {
@@ -156,6 +167,16 @@ public sealed partial class ServeProcess : IAsyncDisposable
         }
 
         return Process.Start(info) ?? throw new InvalidOperationException("could not start cbuff");
+    }
+
+    /// <summary>A copy of the tool's runtimeconfig.json with one more configProperty, in a temporary file.</summary>
+    private static string RuntimeConfigWith(string dll, string name, string value)
+    {
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(dll, ".runtimeconfig.json")))!;
+        config["runtimeOptions"]!["configProperties"]![name] = value;
+        var path = Path.Combine(Path.GetTempPath(), $"cbuff-{Guid.NewGuid():N}.runtimeconfig.json");
+        File.WriteAllText(path, config.ToJsonString());
+        return path;
     }
 
     private void OnLine(string? text)
