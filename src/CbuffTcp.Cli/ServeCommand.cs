@@ -18,11 +18,15 @@ internal static class ServeCommand
 
     private static async Task<int> RunAsync(ServeOptions options)
     {
-        IProtocol<ReadOnlySequence<byte>> protocol = options.Protocol == WireProtocol.Line
-            ? new LineProtocol(options.MaxFrame)
-            : new LengthPrefixedProtocol(headerSize: 4, bigEndian: true, maxFrameSize: options.MaxFrame);
+        IProtocol<ReadOnlySequence<byte>> protocol = options.Protocol switch
+        {
+            WireProtocol.Line => new LineProtocol(options.MaxFrame),
+            WireProtocol.Raw => new RawProtocol(options.MaxFrame),
+            _ => new LengthPrefixedProtocol(headerSize: 4, bigEndian: true, maxFrameSize: options.MaxFrame),
+        };
         var serverOptions = new TcpServerOptions
         {
+            AsyncReceive = options.AsyncReceive,
             SendQueueMaxBytes = options.SendQueueLimit,
             MaxConnections = options.MaxConnections,
             MaxConnectionsPerIp = options.MaxConnectionsPerIp,
@@ -53,20 +57,16 @@ internal static class ServeCommand
 
         try
         {
-            await server.StartAsync(new IPEndPoint(options.Host, options.Port)).ConfigureAwait(false);
+            await server.StartAsync(options.ListenEndPoint).ConfigureAwait(false);
         }
         catch (System.Net.Sockets.SocketException ex)
         {
-            return CliError.Fail($"cannot listen on {options.Host}:{options.Port}: {ex.Message}");
-        }
-        catch (InvalidOperationException ex)
-        {
-            return CliError.Fail(ex.Message); // a malformed runtime setting (the I/O threads' spin window)
+            return CliError.Fail($"cannot listen on {options.ListenName}: {ex.Message}");
         }
 
         var endPoint = server.LocalEndPoint!;
         log.Line($"listening on {FormatEndPoint(endPoint)}");
-        log.Info($"protocol {options.Protocol.ToString().ToLowerInvariant()}, mode {options.Mode.ToString().ToLowerInvariant()}, max frame {options.MaxFrame} bytes{(options.TlsCertificate is null ? "" : ", TLS")}");
+        log.Info($"protocol {options.Protocol.ToString().ToLowerInvariant()}, mode {options.Mode.ToString().ToLowerInvariant()}, max frame {options.MaxFrame} bytes{(options.TlsCertificate is null ? "" : ", TLS")}{(options.AsyncReceive ? ", async receive" : "")}, I/O {server.IoModeInUse.ToString().ToLowerInvariant()}");
 
         using var status = Console.IsOutputRedirected || !Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive ? null : new ServeStatusLine();
         if (status is not null)

@@ -7,6 +7,7 @@ internal enum WireProtocol
 {
     Line,
     Length,
+    Raw,
 }
 
 internal enum ServeMode
@@ -30,14 +31,22 @@ internal sealed record ServeOptions(
     TimeSpan FrameTimeout,
     string? TlsCertificate,
     string? TlsPassword,
-    IoMode Io)
+    IoMode Io,
+    string? UnixSocket,
+    bool AsyncReceive)
 {
+    /// <summary>Where to listen: the Unix socket when one is given, else the TCP address and port.</summary>
+    public EndPoint ListenEndPoint => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
+
+    /// <summary>The end point as a person wrote it, for messages.</summary>
+    public string ListenName => UnixSocket is { } path ? $"unix:{path}" : $"{Host}:{Port}";
+
     /// <summary>The options of <c>cbuff serve</c>, as System.CommandLine parses them.</summary>
     public static class Cli
     {
         public static readonly Option<IPAddress> Host = CommandLineOptions.Address("--host", "Address to listen on (:: for IPv6 dual mode).", IPAddress.Any);
         public static readonly Option<int> Port = CommandLineOptions.Int("--port", "TCP port; 0 picks a free one.", 9000, 0, 65535, "a port (0-65535)");
-        public static readonly Option<WireProtocol> Protocol = CommandLineOptions.Enum("--protocol", "line: UTF-8 text ending in \\n (\\r\\n accepted); length: 4-byte big-endian payload length, then the payload.", WireProtocol.Line);
+        public static readonly Option<WireProtocol> Protocol = CommandLineOptions.Enum("--protocol", "line: UTF-8 text ending in \\n (\\r\\n accepted); length: 4-byte big-endian payload length, then the payload; raw: no framing, bytes are messages as they arrive (echo them back to any stock echo client).", WireProtocol.Line);
         public static readonly Option<ServeMode?> Mode = CommandLineOptions.OptionalEnum<ServeMode>("--mode", "chat: a chat room for nc/telnet (the default with line; needs line). echo: every message back to its sender (the default with length). broadcast: every message to every client, sender included.");
         public static readonly Option<int> MaxFrame = CommandLineOptions.Int("--max-frame", "Largest message accepted, in bytes.", 1024 * 1024, 1, 1024 * 1024 * 1024, "a size from 1 to 1073741824");
         public static readonly Option<int> SendQueueLimit = CommandLineOptions.Int("--send-queue-limit", "Most bytes queued per client before sends are refused.", 4 * 1024 * 1024, 1, int.MaxValue, "a positive byte count");
@@ -49,8 +58,11 @@ internal sealed record ServeOptions(
         public static readonly Option<string?> TlsPassword = CommandLineOptions.Text("--tls-password", "The password of the PKCS#12 file or encrypted PEM key.", "PASSWORD");
         public static readonly Option<IoMode> Io = CommandLineOptions.Enum("--io", "threadpool: .NET's socket engine and thread pool. iothreads: CbuffTcp's own epoll threads run reads, handlers and replies (Linux; less CPU and latency per message).", IoMode.ThreadPool);
 
+        public static readonly Option<string?> Unix = CommandLineOptions.Text("--unix", "Listen on this Unix domain socket instead of TCP (--host and --port then do not apply). A socket file left by a server that is gone is replaced; the file is removed at stop.", "PATH");
+        public static readonly Option<bool> AsyncReceive = new("--async-receive") { Description = "Run the handler off the read loop (AsyncReceive): reading goes on while it works, up to 1 MiB queued per client." };
+
         public static IEnumerable<Option> All =>
-            [Host, Port, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io];
+            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -60,8 +72,10 @@ internal sealed record ServeOptions(
         var mode = result.GetValue(Cli.Mode) ?? (protocol == WireProtocol.Line ? ServeMode.Chat : ServeMode.Echo);
         var tlsCertificate = result.GetValue(Cli.TlsCertificate);
         var tlsPassword = result.GetValue(Cli.TlsPassword);
+        var unix = result.GetValue(Cli.Unix);
         error = mode == ServeMode.Chat && protocol != WireProtocol.Line ? "--mode chat needs --protocol line"
             : tlsPassword is not null && tlsCertificate is null ? "--tls-password needs --tls-cert"
+            : unix is not null && (unix.Length == 0 || unix.Length > 107) ? "--unix needs a socket path of 1 to 107 bytes"
             : null;
         return error is not null ? null : new ServeOptions(
             result.GetValue(Cli.Host)!,
@@ -76,7 +90,9 @@ internal sealed record ServeOptions(
             Seconds(result.GetValue(Cli.FrameTimeout)),
             tlsCertificate,
             tlsPassword,
-            result.GetValue(Cli.Io));
+            result.GetValue(Cli.Io),
+            unix,
+            result.GetValue(Cli.AsyncReceive));
     }
 
     private static TimeSpan Seconds(int seconds) => seconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(seconds);

@@ -110,11 +110,6 @@ public abstract class TcpConnectionOptions
         {
             throw new ArgumentOutOfRangeException(nameof(SlowConsumerPolicy), SlowConsumerPolicy, "Unknown slow-consumer policy.");
         }
-
-        if (IoMode == IoMode.IoThreads)
-        {
-            _ = Connections.IoThreads.IoSpinWindow.Configured; // a malformed setting fails here, not at the first accept
-        }
     }
 
     private static void ValidateTimeout(TimeSpan value, string name)

@@ -56,10 +56,12 @@ internal sealed class BenchClient
 
     public static async Task<BenchClient> ConnectAsync(BenchOptions options, BenchWire wire, BenchStats stats, int index, CancellationToken cancellationToken)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = options.UnixSocket is null
+            ? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
+            : new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(options.Host, options.Port), cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(options.Target, cancellationToken).ConfigureAwait(false);
             return new BenchClient(socket, options, wire, stats, index);
         }
         catch

@@ -119,7 +119,7 @@ internal static class BenchCommand
         }
         catch (System.Net.Sockets.SocketException ex)
         {
-            Console.Error.WriteLine($"cbuff bench: cannot reach {options.Host}:{options.Port}: {ex.Message}");
+            Console.Error.WriteLine($"cbuff bench: cannot reach {options.TargetName}: {ex.Message}");
             return 1;
         }
         finally

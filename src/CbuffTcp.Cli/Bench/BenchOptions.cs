@@ -40,8 +40,15 @@ internal sealed record BenchOptions(
     double? Rate,
     BenchIo Io,
     string? JsonPath,
-    string? PlotPath)
+    string? PlotPath,
+    string? UnixSocket)
 {
+    /// <summary>The server: its Unix socket when one is given, else its TCP address and port.</summary>
+    public EndPoint Target => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
+
+    /// <summary>The server as a person wrote it, for messages.</summary>
+    public string TargetName => UnixSocket is { } path ? $"unix:{path}" : $"{Host}:{Port}";
+
     /// <summary>Bytes of a message that identify it (sender and sequence number); the rest is a fill pattern.</summary>
     public int IdSize => Protocol == WireProtocol.Length ? 8 : 16;
 
@@ -63,7 +70,9 @@ internal sealed record BenchOptions(
         public static readonly Option<string?> Json = CommandLineOptions.Text("--json", "Also write the figures as JSON.", "FILE");
         public static readonly Option<string?> Plot = CommandLineOptions.Text("--plot", "Also draw latency by percentile and throughput over time (.png or .svg).", "FILE");
 
-        public static IEnumerable<Option> All => [Host, Port, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Io, Seconds, Warmup, Json, Plot];
+        public static readonly Option<string?> Unix = CommandLineOptions.Text("--unix", "Connect to this Unix domain socket instead of TCP (--host and --port then do not apply).", "PATH");
+
+        public static IEnumerable<Option> All => [Host, Port, Unix, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Io, Seconds, Warmup, Json, Plot];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -87,13 +96,19 @@ internal sealed record BenchOptions(
             rate == 0 ? null : rate,
             result.GetValue(Cli.Io),
             result.GetValue(Cli.Json),
-            plot);
+            plot,
+            result.GetValue(Cli.Unix));
         error = (plot is null ? null : BenchPlot.Check(plot)) ?? options.Validate();
         return error is null ? options : null;
     }
 
     private string? Validate()
     {
+        if (Protocol == WireProtocol.Raw)
+        {
+            return "--protocol raw has no frames to time: cbuff bench speaks line or length";
+        }
+
         if (Senders > Connections)
         {
             return $"--senders {Senders} is more than --connections {Connections}";

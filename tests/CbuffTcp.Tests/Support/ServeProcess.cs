@@ -10,14 +10,21 @@ public sealed partial class ServeProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly List<string> _output = [];
     private TaskCompletionSource _lineAdded = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource<IPEndPoint> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<EndPoint> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ServeProcess(Process process)
     {
         _process = process;
     }
 
-    public IPEndPoint EndPoint { get; private set; } = null!;
+    /// <summary>The TCP end point it listens on (not with <c>--unix</c>: see <see cref="ListeningOn"/>).</summary>
+    public IPEndPoint EndPoint => ListeningOn as IPEndPoint ?? throw new InvalidOperationException($"cbuff serve listens on {ListeningOn}, not TCP");
+
+    /// <summary>Where it said it listens: an <see cref="IPEndPoint"/>, or a Unix domain socket.</summary>
+    public EndPoint ListeningOn { get; private set; } = null!;
+
+    /// <summary>The process id, to kill it without a graceful stop.</summary>
+    public int ProcessId => _process.Id;
 
     public string Output
     {
@@ -52,7 +59,7 @@ public sealed partial class ServeProcess : IAsyncDisposable
         process.BeginErrorReadLine();
         try
         {
-            serve.EndPoint = await serve._listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            serve.ListeningOn = await serve._listening.Task.WaitAsync(TimeSpan.FromSeconds(30));
         }
         catch (TimeoutException)
         {
@@ -208,11 +215,13 @@ public sealed partial class ServeProcess : IAsyncDisposable
         var match = ListeningLine().Match(line);
         if (match.Success)
         {
-            _listening.TrySetResult(new IPEndPoint(IPAddress.Parse(match.Groups[1].Value), int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)));
+            _listening.TrySetResult(match.Groups["unix"].Success
+                ? new System.Net.Sockets.UnixDomainSocketEndPoint(match.Groups["unix"].Value)
+                : new IPEndPoint(IPAddress.Parse(match.Groups["address"].Value), int.Parse(match.Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture)));
         }
     }
 
-    [GeneratedRegex(@"^listening on (\S+):(\d+)$")]
+    [GeneratedRegex(@"^listening on (unix:(?<unix>\S+)|(?<address>\S+):(?<port>\d+))$")]
     private static partial Regex ListeningLine();
 
     [GeneratedRegex(@"\x1b(\[[0-9;?]*[A-Za-z]|[=>])")]
