@@ -14,6 +14,12 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>Accepts one socket; tests replace it to make accepting fail on cue.</summary>
     internal Func<Socket, CancellationToken, ValueTask<Socket>> AcceptSocket { get; set; } = static (listener, cancellationToken) => listener.AcceptAsync(cancellationToken);
 
+    /// <summary>Runs between a TLS handshake's success and the client's registration; tests hold a handshake there on cue.</summary>
+    internal Func<Task>? AfterTlsHandshake { get; set; }
+
+    /// <summary>True once a stop has begun closing clients (set before it takes its snapshot of them).</summary>
+    internal bool IsStopping => Volatile.Read(ref _stopping) != 0;
+
     /// <summary>Makes a plaintext socket's transport; tests replace it to make admission fail on cue.</summary>
     internal Func<Socket, ConnectionSettings, ConnectionTransport> CreateTransport { get; set; } = static (socket, settings) => settings.TransportFor(socket);
 
@@ -192,6 +198,11 @@ public sealed partial class TcpServer<TMessage>
         }
 
         Volatile.Write(ref _failingHandshakes, 0);
+        if (AfterTlsHandshake is { } pause)
+        {
+            await pause().ConfigureAwait(false);
+        }
+
         var connection = Register(transport, settings);
         Interlocked.Decrement(ref _handshaking);
         if (Volatile.Read(ref _stopping) != 0)

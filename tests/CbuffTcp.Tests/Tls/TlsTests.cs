@@ -41,6 +41,37 @@ public class TlsTests
     }
 
     [Fact]
+    public async Task A_handshake_that_completes_while_the_server_stops_is_closed_by_the_stop_not_left_to_its_timeout()
+    {
+        var serverHandler = new EchoHandler();
+        var options = new TcpServerOptions { GracefulStopTimeout = TimeSpan.FromSeconds(60) }.UseTls(TestCertificates.Localhost);
+        await using var fixture = await ServerFixture<EchoHandler>.StartAsync(serverHandler, options, new LineProtocol());
+        var handshakeDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        fixture.Server.AfterTlsHandshake = async () =>
+        {
+            handshakeDone.TrySetResult();
+            await release.Task; // held until the stop has taken its snapshot of the clients
+        };
+        await using var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), TrustingTestCertificate());
+        await client.ConnectAsync("localhost", fixture.EndPoint.Port);
+        await handshakeDone.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        var stopping = fixture.Server.StopAsync();
+        for (var i = 0; i < 1000 && !fixture.Server.IsStopping; i++)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(fixture.Server.IsStopping);
+        release.SetResult(); // the client joins after the snapshot
+        await stopping.WaitAsync(TimeSpan.FromSeconds(20)); // far less than the 60 s graceful timeout it would hold
+
+        var disconnected = await serverHandler.WaitForAsync("disconnected");
+        Assert.Equal(new DisconnectInfo(DisconnectReason.ServerStopping, "server stopping"), disconnected.Reason);
+    }
+
+    [Fact]
     public async Task A_server_that_requires_client_certificates_serves_a_client_with_the_right_one_and_refuses_one_without()
     {
         var handler = new EchoHandler();
