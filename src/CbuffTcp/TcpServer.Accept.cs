@@ -65,7 +65,7 @@ public sealed partial class TcpServer<TMessage>
                     // Out of descriptors, or worse: report the first of a streak, then back off without spinning.
                     if (backoff == TimeSpan.Zero)
                     {
-                        ReportError(Log.AcceptFailed, $"Accepting a connection failed: {ex.Message}", ex);
+                        ReportError(logger => Log.AcceptFailed(logger, ex.Message, ex), $"Accepting a connection failed: {ex.Message}", ex);
                     }
 
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxAcceptBackoff.Ticks));
@@ -86,7 +86,8 @@ public sealed partial class TcpServer<TMessage>
                 {
                     // Anything else is a fault of ours or of the machine (epoll refusing the socket, say): never a
                     // silent end of accepting while Status says Running. Report it, drop this socket, accept on.
-                    ReportError(Log.AdmitFailed, $"Admitting a connection from {RemoteOf(socket)} failed: {ex.Message}", ex);
+                    var remote = RemoteOf(socket);
+                    ReportError(logger => Log.AdmitFailed(logger, remote, ex.Message, ex), $"Admitting a connection from {remote} failed: {ex.Message}", ex);
                     SocketClosing.Reset(socket);
                 }
             }
@@ -145,7 +146,7 @@ public sealed partial class TcpServer<TMessage>
         var (ceiling, softLimit, open) = budget;
 
         ReportError(
-            Log.ConnectionLimitLowered,
+            logger => Log.ConnectionLimitLowered(logger, maxConnections, softLimit, open, ceiling),
             $"MaxConnections is {maxConnections}, but the descriptor limit (ulimit -n {softLimit}, {open} open) leaves room for {ceiling}: " +
             $"serving at most {ceiling} connections. Raise ulimit -n to serve more.",
             exception: null);
@@ -189,7 +190,7 @@ public sealed partial class TcpServer<TMessage>
                 Interlocked.Increment(ref _tlsHandshakeFailures);
                 if (Interlocked.Exchange(ref _failingHandshakes, 1) == 0)
                 {
-                    ReportError(Log.TlsHandshakeFailed, $"TLS handshake with {remote} failed: {ex.Message} (further failures are counted in TlsHandshakeFailures until one succeeds)", ex);
+                    ReportError(logger => Log.TlsHandshakeFailed(logger, remote, ex.Message, ex), $"TLS handshake with {remote} failed: {ex.Message} (further failures are counted in TlsHandshakeFailures until one succeeds)", ex);
                 }
             }
 
@@ -237,14 +238,14 @@ public sealed partial class TcpServer<TMessage>
         address = null;
         if (_clients.Count + Volatile.Read(ref _handshaking) >= ConnectionLimit)
         {
-            Refuse(remote, ref _rejectingForTotal, "max_connections", $"Connection limit of {ConnectionLimit} reached: refusing new connections until clients leave.");
+            Refuse(remote, ref _rejectingForTotal, "max_connections", ConnectionLimit, "the server", $"Connection limit of {ConnectionLimit} reached: refusing new connections until clients leave.");
             return false;
         }
 
         address = PerIpConnectionCounter.KeyOf(remote);
         if (!_perIp.TryAcquire(address))
         {
-            Refuse(remote, ref _rejectingForIp, "max_connections_per_ip", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
+            Refuse(remote, ref _rejectingForIp, "max_connections_per_ip", _options.MaxConnectionsPerIp, $"{address}", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
             return false;
         }
 
@@ -254,7 +255,7 @@ public sealed partial class TcpServer<TMessage>
     }
 
     /// <summary>Counts a client refused at a limit and reports the first of a streak.</summary>
-    private void Refuse(System.Net.EndPoint? remote, ref int streak, string limit, string message)
+    private void Refuse(System.Net.EndPoint? remote, ref int streak, string limit, int limitValue, string scope, string message)
     {
         Interlocked.Increment(ref _rejectedConnections);
         _metrics.ConnectionRejected(limit);
@@ -265,14 +266,14 @@ public sealed partial class TcpServer<TMessage>
 
         if (Interlocked.Exchange(ref streak, 1) == 0)
         {
-            ReportError(Log.ConnectionsRejected, message, exception: null);
+            ReportError(logger => Log.ConnectionsRejected(logger, limit, limitValue, scope), message, exception: null);
         }
     }
 
     void IConnectionOwner<TMessage>.Failed(TcpConnection<TMessage> connection, Exception exception)
     {
         // RunAsync reports user-code failures itself; reaching here is a bug in CbuffTcp. Keep the server alive.
-        ReportError(Log.ConnectionFailed, $"Connection {connection.Id} failed unexpectedly: {exception.Message}", exception);
+        ReportError(logger => Log.ConnectionFailed(logger, connection.Id, exception.Message, exception), $"Connection {connection.Id} failed unexpectedly: {exception.Message}", exception);
     }
 
     void IConnectionOwner<TMessage>.Ended(TcpConnection<TMessage> connection) => ConnectionTaskEnded();

@@ -231,7 +231,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
             await done.WaitAsync(_options.GracefulStopTimeout, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (!done.IsCompleted)
             {
-                ReportError(Log.StopIncomplete, $"Stopped with {_clients.Count} connections still inside handler callbacks that did not return.", exception: null);
+                var stuck = _clients.Count;
+                ReportError(logger => Log.StopIncomplete(logger, stuck), $"Stopped with {stuck} connections still inside handler callbacks that did not return.", exception: null);
             }
         }
 
@@ -276,7 +277,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
 
         if (!IoLoops.IsAvailable)
         {
-            ReportError(Log.IoThreadsUnavailable, $"IoMode.IoThreads is not available here ({IoLoops.Unavailability}): connections use the thread pool.", IoLoops.StartFailure);
+            var reason = IoLoops.Unavailability;
+            ReportError(logger => Log.IoThreadsUnavailable(logger, reason, IoLoops.StartFailure), $"IoMode.IoThreads is not available here ({reason}): connections use the thread pool.", IoLoops.StartFailure);
             return IoMode.ThreadPool;
         }
 
@@ -285,7 +287,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     }
 
     private void ReportIoThreadError(Exception exception) =>
-        ReportError(Log.IoThreadError, $"An I/O thread caught an exception that escaped a socket's wake-up: {exception.Message}", exception);
+        ReportError(logger => Log.IoThreadError(logger, exception.Message, exception), $"An I/O thread caught an exception that escaped a socket's wake-up: {exception.Message}", exception);
 
     private void TryDelete(string socketFile)
     {
@@ -295,14 +297,14 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            ReportError(Log.SocketFileNotRemoved, $"Could not remove the socket file {socketFile}: {ex.Message}", ex);
+            ReportError(logger => Log.SocketFileNotRemoved(logger, socketFile, ex.Message, ex), $"Could not remove the socket file {socketFile}: {ex.Message}", ex);
         }
     }
 
-    /// <summary>A server-level error: to the log under its own event id, then to the handler's <c>OnError</c>.</summary>
-    private void ReportError(Action<ILogger, string, Exception?> log, string message, Exception? exception)
+    /// <summary>A server-level error: to the log as its own structured event, then to the handler's <c>OnError</c> as a sentence.</summary>
+    private void ReportError(Action<ILogger> log, string message, Exception? exception)
     {
-        log(_logger, message, exception);
+        log(_logger);
         try
         {
             _handler.OnError(message, exception);

@@ -91,7 +91,7 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
     private void ReportPackError(Exception ex)
     {
         var message = $"{protocol.GetType().Name}.Pack threw {ex.GetType().Name}: {ex.Message}";
-        Log.PackFailed(logger, message, ex);
+        Log.PackFailed(logger, protocol.GetType().Name, ex.GetType().Name, ex.Message, ex);
         try
         {
             handler.OnError(message, ex);

@@ -18,23 +18,23 @@ internal static partial class Log
     [LoggerMessage(3, LogLevel.Information, "CbuffTcp server on {EndPoint} stopped")]
     public static partial void ServerStopped(ILogger logger, EndPoint? endPoint);
 
-    [LoggerMessage(4, LogLevel.Warning, "{Message}")]
-    public static partial void ConnectionLimitLowered(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(4, LogLevel.Warning, "MaxConnections is {MaxConnections}, but the descriptor limit (ulimit -n {DescriptorLimit}, {OpenDescriptors} open) leaves room for {ConnectionCeiling}: serving at most that many connections. Raise ulimit -n to serve more.")]
+    public static partial void ConnectionLimitLowered(ILogger logger, int maxConnections, long descriptorLimit, int openDescriptors, int connectionCeiling);
 
-    [LoggerMessage(5, LogLevel.Warning, "{Message}")]
-    public static partial void ConnectionsRejected(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(5, LogLevel.Warning, "Limit {Limit} of {LimitValue} reached for {Scope}: refusing new connections until clients leave (further refusals are counted, not logged, until one is admitted)")]
+    public static partial void ConnectionsRejected(ILogger logger, string limit, int limitValue, string scope);
 
-    [LoggerMessage(6, LogLevel.Error, "{Message}")]
-    public static partial void AcceptFailed(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(6, LogLevel.Error, "Accepting a connection failed: {Error} (retrying with backoff)")]
+    public static partial void AcceptFailed(ILogger logger, string error, Exception exception);
 
-    [LoggerMessage(7, LogLevel.Warning, "{Message}")]
-    public static partial void TlsHandshakeFailed(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(7, LogLevel.Warning, "TLS handshake with {RemoteEndPoint} failed: {Error} (further failures are counted in TlsHandshakeFailures until one succeeds)")]
+    public static partial void TlsHandshakeFailed(ILogger logger, EndPoint? remoteEndPoint, string error, Exception exception);
 
-    [LoggerMessage(8, LogLevel.Error, "{Message}")]
-    public static partial void StopIncomplete(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(8, LogLevel.Error, "Stopped with {ClientCount} connections still inside handler callbacks that did not return")]
+    public static partial void StopIncomplete(ILogger logger, int clientCount);
 
-    [LoggerMessage(9, LogLevel.Error, "{Message}")]
-    public static partial void ConnectionFailed(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(9, LogLevel.Error, "Connection {ClientId} failed unexpectedly: {Error}")]
+    public static partial void ConnectionFailed(ILogger logger, long clientId, string error, Exception exception);
 
     [LoggerMessage(10, LogLevel.Debug, "Client {ClientId} connected from {RemoteEndPoint}")]
     public static partial void ClientConnected(ILogger logger, long clientId, EndPoint? remoteEndPoint);
@@ -54,20 +54,20 @@ internal static partial class Log
     [LoggerMessage(22, LogLevel.Error, "The handler's OnError threw while reporting: {Message}")]
     public static partial void ErrorHandlerFailed(ILogger logger, string message, Exception exception);
 
-    [LoggerMessage(23, LogLevel.Warning, "{Message} (the send returned PackFailed)")]
-    public static partial void PackFailed(ILogger logger, string message, Exception exception);
+    [LoggerMessage(23, LogLevel.Warning, "{Protocol}.Pack threw {ExceptionType}: {Error} (the send returned PackFailed)")]
+    public static partial void PackFailed(ILogger logger, string protocol, string exceptionType, string error, Exception exception);
 
-    [LoggerMessage(40, LogLevel.Warning, "{Message}")]
-    public static partial void SocketFileNotRemoved(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(40, LogLevel.Warning, "Could not remove the socket file {SocketPath}: {Error}")]
+    public static partial void SocketFileNotRemoved(ILogger logger, string socketPath, string error, Exception exception);
 
-    [LoggerMessage(41, LogLevel.Error, "{Message}")]
-    public static partial void AdmitFailed(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(41, LogLevel.Error, "Admitting a connection from {RemoteEndPoint} failed: {Error} (it was reset; accepting goes on)")]
+    public static partial void AdmitFailed(ILogger logger, EndPoint? remoteEndPoint, string error, Exception exception);
 
-    [LoggerMessage(42, LogLevel.Warning, "{Message}")]
-    public static partial void IoThreadsUnavailable(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(42, LogLevel.Warning, "IoMode.IoThreads is not available here ({Reason}): connections use the thread pool")]
+    public static partial void IoThreadsUnavailable(ILogger logger, string reason, Exception? exception);
 
-    [LoggerMessage(43, LogLevel.Error, "{Message}")]
-    public static partial void IoThreadError(ILogger logger, string message, Exception? exception);
+    [LoggerMessage(43, LogLevel.Error, "An I/O thread caught an exception that escaped a socket's wake-up: {Error}")]
+    public static partial void IoThreadError(ILogger logger, string error, Exception exception);
 
     [LoggerMessage(30, LogLevel.Information, "Connected to {RemoteEndPoint} as client {ClientId}")]
     public static partial void ConnectorConnected(ILogger logger, EndPoint? remoteEndPoint, long clientId);

@@ -108,7 +108,39 @@ public class LoggingTests
 
         var failed = Single(logs.GetSnapshot(), 23, LogLevel.Warning);
         Assert.IsType<NotSupportedException>(failed.Exception);
-        Assert.Contains("PackThrowingProtocol.Pack threw", Field(failed, "Message"), StringComparison.Ordinal);
+        Assert.Equal("PackThrowingProtocol", Field(failed, "Protocol"));
+        Assert.Equal(nameof(NotSupportedException), Field(failed, "ExceptionType"));
+    }
+
+    [Fact]
+    public void Every_event_names_its_facts_in_fields_rather_than_one_interpolated_message()
+    {
+        var templates = typeof(TcpServer<>).Assembly.GetType("CbuffTcp.Telemetry.Log")!
+            .GetMethods(System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public)
+            .Select(m => (m.Name, Attribute: m.GetCustomAttributes(typeof(LoggerMessageAttribute), false).Cast<LoggerMessageAttribute>().SingleOrDefault()))
+            .Where(m => m.Attribute is not null)
+            .ToList();
+
+        Assert.NotEmpty(templates);
+        Assert.All(templates, t => Assert.False(t.Attribute!.Message.StartsWith("{Message}", StringComparison.Ordinal), $"{t.Name} logs a bare message: {t.Attribute.Message}"));
+        Assert.Equal(templates.Count, templates.Select(t => t.Attribute!.EventId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_refused_connection_is_logged_with_its_limit_and_scope_as_fields()
+    {
+        var (logs, factory) = CollectingLoggerFactory();
+        using var _ = factory;
+        var handler = new RecordingHandler();
+        await using var fixture = await ServerFixture<RecordingHandler>.StartAsync(handler, new TcpServerOptions { LoggerFactory = factory, MaxConnections = 1 });
+        using var first = await fixture.ConnectAsync();
+        await handler.WaitForAsync("connected");
+        await WireClient.AssertRefusedAsync(fixture.EndPoint);
+
+        var refused = Single(logs.GetSnapshot(), 5, LogLevel.Warning);
+        Assert.Equal("max_connections", Field(refused, "Limit"));
+        Assert.Equal("1", Field(refused, "LimitValue"));
+        Assert.Equal("the server", Field(refused, "Scope"));
     }
 
     /// <summary>Decodes like the length-prefixed protocol; cannot encode.</summary>
