@@ -33,7 +33,7 @@ public enum DisconnectReason
     /// <summary>The server is stopping.</summary>
     ServerStopping = 8,
 
-    /// <summary>User code (a handler callback or the protocol) threw. The exception went to <c>OnClientError</c>.</summary>
+    /// <summary>User code (a handler callback or the protocol) threw. The exception went to <c>OnConnectionError</c>.</summary>
     HandlerError = 9,
 
     /// <summary>

@@ -235,7 +235,7 @@ public sealed partial class TcpConnection<TMessage>
     }
 
     /// <summary>
-    /// Runs one handler callback, reporting what it throws through <c>OnClientError</c> and closing this client.
+    /// Runs one handler callback, reporting what it throws through <c>OnConnectionError</c> and closing this client.
     /// Returns false when it threw.
     /// </summary>
     private async ValueTask<bool> InvokeHandlerAsync(Func<TcpConnection<TMessage>, ValueTask> callback, string name)

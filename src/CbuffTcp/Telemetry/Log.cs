@@ -48,7 +48,7 @@ internal static partial class Log
     [LoggerMessage(20, LogLevel.Warning, "Client {ClientId} ({RemoteEndPoint}): {Message}")]
     public static partial void ClientError(ILogger logger, long clientId, EndPoint? remoteEndPoint, string message, Exception? exception);
 
-    [LoggerMessage(21, LogLevel.Error, "The handler's OnClientError threw while reporting an error of client {ClientId}")]
+    [LoggerMessage(21, LogLevel.Error, "The handler's OnConnectionError threw while reporting an error of client {ClientId}")]
     public static partial void ClientErrorHandlerFailed(ILogger logger, long clientId, Exception exception);
 
     [LoggerMessage(22, LogLevel.Error, "The handler's OnError threw while reporting: {Message}")]

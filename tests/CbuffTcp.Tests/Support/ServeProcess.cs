@@ -51,7 +51,9 @@ public sealed partial class ServeProcess : IAsyncDisposable
 
     private static async Task<ServeProcess> StartAsync(int? maxOpenFiles, bool terminal, string[] args, (string Name, string Value)? runtimeSetting = null)
     {
-        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. IoModeUnderTest.ServeArguments, .. args], maxOpenFiles, terminal, runtimeSetting);
+        // A test that names its own I/O mode keeps it; the others run in the mode under test.
+        string[] ioMode = args.Contains("--io") ? [] : IoModeUnderTest.ServeArguments;
+        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. ioMode, .. args], maxOpenFiles, terminal, runtimeSetting);
         var serve = new ServeProcess(process);
         process.OutputDataReceived += (_, e) => serve.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => serve.OnLine(e.Data);

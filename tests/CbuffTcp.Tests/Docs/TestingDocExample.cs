@@ -1,4 +1,4 @@
-// The example of docs/testing.md, verbatim between the markers: TestingDocTests checks the page still shows it.
+// The example of docs/testing.md, verbatim between the markers: DocumentationTests checks the page still shows it.
 // docs/testing.md example begins
 using System.Buffers;
 using System.Text;
