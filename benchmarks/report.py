@@ -285,4 +285,9 @@ w("(2.9 KB). RSS also carries up to one gen0 budget of garbage from the connect 
 w("allocates again to collect.")
 w("")
 w("Raw figures of every pass: [benchmarks-results.jsonl](benchmarks-results.jsonl).")
+# The scale-out section comes from benchmarks/scaleout.sh (its own run, its own file): kept here as it last measured.
+scaleout = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "benchmarks-scaleout.md")
+if os.path.exists(scaleout):
+    w("")
+    w(open(scaleout).read().rstrip("\n"))
 print("\n".join(out))

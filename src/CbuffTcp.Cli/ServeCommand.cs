@@ -33,6 +33,7 @@ internal static class ServeCommand
             IdleTimeout = options.IdleTimeout,
             FrameTimeout = options.FrameTimeout,
             IoMode = options.Io,
+            Backplane = options.Redis is { } redis ? new Redis.RedisBackplane(new Redis.RedisBackplaneOptions { Configuration = redis, ChannelPrefix = options.RedisPrefix }) : null,
         };
 
         if (options.TlsCertificate is { } certificatePath)
@@ -66,7 +67,7 @@ internal static class ServeCommand
 
         var endPoint = server.LocalEndPoint!;
         log.Line($"listening on {FormatEndPoint(endPoint)}");
-        log.Info($"protocol {options.Protocol.ToString().ToLowerInvariant()}, mode {options.Mode.ToString().ToLowerInvariant()}, max frame {options.MaxFrame} bytes{(options.TlsCertificate is null ? "" : ", TLS")}{(options.AsyncReceive ? ", async receive" : "")}, I/O {server.IoModeInUse.ToString().ToLowerInvariant()}");
+        log.Info($"protocol {options.Protocol.ToString().ToLowerInvariant()}, mode {options.Mode.ToString().ToLowerInvariant()}, max frame {options.MaxFrame} bytes{(options.TlsCertificate is null ? "" : ", TLS")}{(options.AsyncReceive ? ", async receive" : "")}{(options.Redis is null ? "" : $", cluster through Redis {options.Redis} (prefix {options.RedisPrefix})")}, I/O {server.IoModeInUse.ToString().ToLowerInvariant()}");
 
         using var status = Console.IsOutputRedirected || !Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive ? null : new ServeStatusLine();
         if (status is not null)
@@ -74,9 +75,11 @@ internal static class ServeCommand
             log.ShowStatusLine(status);
         }
 
+        var clusterReport = server.Cluster is { } cluster ? ReportClusterAsync(cluster, log, stop.Token) : Task.CompletedTask;
         try
         {
             await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await clusterReport.ConfigureAwait(false);
         }
         finally
         {
@@ -92,6 +95,29 @@ internal static class ServeCommand
             // Handled here: the process exits through the graceful stop above, not the runtime's default.
             context.Cancel = true;
             stop.Cancel();
+        }
+    }
+
+    /// <summary>Says when this node joins (or rejoins) the cluster; losing it is reported through the handler's OnError.</summary>
+    private static async Task ReportClusterAsync(TcpCluster cluster, ServeLog log, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+        var connected = false;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                if (cluster.IsConnected && !connected)
+                {
+                    log.Info($"in the cluster as node {cluster.NodeId}: {cluster.Nodes.Count} nodes, {cluster.ClientCount} clients");
+                }
+
+                connected = cluster.IsConnected;
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // The server is stopping.
         }
     }
 

@@ -10,31 +10,31 @@ internal sealed class ServeHandler(ServeMode mode, ServeLog log) : TcpHandler<Re
     public override ValueTask OnConnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection)
     {
         log.Info($"client {connection.Id} connected from {connection.RemoteEndPoint}");
-        _chat?.Join(connection);
-        return ValueTask.CompletedTask;
+        return _chat?.JoinAsync(connection) ?? ValueTask.CompletedTask;
     }
 
-    public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
+    public override ValueTask OnReceivedAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages) =>
+        mode == ServeMode.Chat ? ChatAsync(connection, messages) : Relay(connection, messages);
+
+    private async ValueTask ChatAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
     {
-        switch (mode)
+        foreach (var message in messages)
         {
-            case ServeMode.Broadcast:
-                connection.Server!.SendToAllClients(messages.AsSpan()); // the whole batch to each client at once
-                break;
-            case ServeMode.Echo:
-                foreach (var message in messages)
-                {
-                    connection.Send(message); // one by one: a large reply joins the queue without a copy
-                }
+            await _chat!.SayAsync(connection, message).ConfigureAwait(false);
+        }
+    }
 
-                break;
-            default:
-                foreach (var message in messages)
-                {
-                    _chat!.Say(connection, message);
-                }
+    private ValueTask Relay(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
+    {
+        if (mode == ServeMode.Broadcast)
+        {
+            connection.Server!.SendToAllClients(messages.AsSpan()); // the whole batch to each client at once (every node's, in a cluster)
+            return ValueTask.CompletedTask;
+        }
 
-                break;
+        foreach (var message in messages)
+        {
+            connection.Send(message); // one by one: a large reply joins the queue without a copy
         }
 
         return ValueTask.CompletedTask;

@@ -33,7 +33,9 @@ internal sealed record ServeOptions(
     string? TlsPassword,
     IoMode Io,
     string? UnixSocket,
-    bool AsyncReceive)
+    bool AsyncReceive,
+    string? Redis,
+    string RedisPrefix)
 {
     /// <summary>Where to listen: the Unix socket when one is given, else the TCP address and port.</summary>
     public EndPoint ListenEndPoint => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
@@ -61,8 +63,11 @@ internal sealed record ServeOptions(
         public static readonly Option<string?> Unix = CommandLineOptions.Text("--unix", "Listen on this Unix domain socket instead of TCP (--host and --port then do not apply). A socket file left by a server that is gone is replaced; the file is removed at stop.", "PATH");
         public static readonly Option<bool> AsyncReceive = new("--async-receive") { Description = "Run the handler off the read loop (AsyncReceive): reading goes on while it works, up to 1 MiB queued per client." };
 
+        public static readonly Option<string?> Redis = CommandLineOptions.Text("--redis", "Join the other cbuff serve processes on this Redis (HOST:PORT, or any StackExchange.Redis configuration) into one server: broadcasts, the chat room and its /who span every node. Runs on alone while Redis is away.", "HOST:PORT");
+        public static readonly Option<string> RedisPrefix = new("--redis-prefix") { Description = "The channel and key prefix on Redis: nodes with the same prefix form one server.", HelpName = "PREFIX", DefaultValueFactory = _ => "cbuff" };
+
         public static IEnumerable<Option> All =>
-            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive];
+            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -76,6 +81,7 @@ internal sealed record ServeOptions(
         error = mode == ServeMode.Chat && protocol != WireProtocol.Line ? "--mode chat needs --protocol line"
             : tlsPassword is not null && tlsCertificate is null ? "--tls-password needs --tls-cert"
             : unix is not null && (unix.Length == 0 || unix.Length > 107) ? "--unix needs a socket path of 1 to 107 bytes"
+            : result.GetValue(Cli.RedisPrefix) is not { Length: > 0 } ? "--redis-prefix needs a prefix of at least one character"
             : null;
         return error is not null ? null : new ServeOptions(
             result.GetValue(Cli.Host)!,
@@ -92,7 +98,9 @@ internal sealed record ServeOptions(
             tlsPassword,
             result.GetValue(Cli.Io),
             unix,
-            result.GetValue(Cli.AsyncReceive));
+            result.GetValue(Cli.AsyncReceive),
+            result.GetValue(Cli.Redis),
+            result.GetValue(Cli.RedisPrefix)!);
     }
 
     private static TimeSpan Seconds(int seconds) => seconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(seconds);

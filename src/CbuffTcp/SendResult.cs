@@ -15,7 +15,7 @@ public enum SendResult
     /// </summary>
     QueueFull = 1,
 
-    /// <summary>No connected client has that id.</summary>
+    /// <summary>No connected client has that id (on this node, or its node is no longer alive).</summary>
     NotFound = 2,
 
     /// <summary>The client is closing or closed; it accepts no more messages.</summary>
@@ -23,4 +23,16 @@ public enum SendResult
 
     /// <summary>The protocol's <c>Pack</c> threw; the error went to the handler's <c>OnError</c>. Nothing was queued.</summary>
     PackFailed = 4,
+
+    /// <summary>
+    /// The client belongs to another live node of the cluster: the packed message went to it through the backplane
+    /// (at most once; the async variants return that node's own answer instead).
+    /// </summary>
+    Forwarded = 5,
+
+    /// <summary>
+    /// The client belongs to another node and the backplane is not connected now (or that node did not answer an
+    /// async send in time): nothing was queued.
+    /// </summary>
+    BackplaneUnavailable = 6,
 }

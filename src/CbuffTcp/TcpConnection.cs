@@ -94,6 +94,22 @@ public sealed partial class TcpConnection<TMessage>
     /// </summary>
     public object? State { get; set; }
 
+    /// <summary>
+    /// Adds this client to <paramref name="group"/> (created by its first member) for
+    /// <see cref="TcpServer{TMessage}.SendToGroup(string, in TMessage)"/>; with a backplane the group spans every node.
+    /// A client leaves its groups when it disconnects. Returns false if it was a member already or is closing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">This is a client's connection: groups are a server's.</exception>
+    /// <exception cref="ArgumentException">The name is empty, longer than <see cref="TcpServer{TMessage}.MaxGroupNameLength"/>, or starts with a control character.</exception>
+    public bool JoinGroup(string group) => ServerForGroups.JoinGroup(this, group);
+
+    /// <summary>Removes this client from <paramref name="group"/>; false if it was not a member.</summary>
+    /// <exception cref="InvalidOperationException">This is a client's connection: groups are a server's.</exception>
+    public bool LeaveGroup(string group) => ServerForGroups.LeaveGroup(this, group);
+
+    /// <summary>The groups this client is in now (empty on a client's connection).</summary>
+    public IReadOnlyList<string> Groups => Server?.GroupsOf(this) ?? [];
+
     /// <summary>True once the connection has started closing (or has ended): sends return <see cref="SendResult.Closed"/>.</summary>
     public bool IsClosing => Volatile.Read(ref _closed) is not null;
 
@@ -163,6 +179,9 @@ public sealed partial class TcpConnection<TMessage>
     /// client sees a broadcast before what its own <c>OnConnectedAsync</c> sent (a welcome, say).
     /// </summary>
     internal bool IsReady => _ready;
+
+    private TcpServer<TMessage> ServerForGroups =>
+        Server ?? throw new InvalidOperationException("Groups are a server's: this is a client's connection to its server.");
 
     /// <summary>Times the write loop woke from an empty queue (zero for a client nobody sends to).</summary>
     internal long WriteLoopWakeups => Volatile.Read(ref _writeLoopWakeups);

@@ -155,7 +155,7 @@ public sealed partial class TcpServer<TMessage>
 
     private TcpConnection<TMessage> Register(ConnectionTransport transport, ConnectionSettings settings)
     {
-        var connection = new TcpConnection<TMessage>(Interlocked.Increment(ref _lastClientId), transport, _protocol, _handler, _packer, settings, server: this);
+        var connection = new TcpConnection<TMessage>(NextClientId(), transport, _protocol, _handler, _packer, settings, server: this);
         _clients.TryAdd(connection);
         return connection;
     }
@@ -226,6 +226,7 @@ public sealed partial class TcpServer<TMessage>
         if (_clients.Remove(connection))
         {
             _perIp.Release(PerIpConnectionCounter.KeyOf(connection.RemoteEndPoint));
+            LeaveAllGroups(connection);
         }
     }
 

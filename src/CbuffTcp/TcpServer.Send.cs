@@ -1,4 +1,5 @@
 using CbuffTcp.Connections;
+using CbuffTcp.ScaleOut;
 using CbuffTcp.Telemetry;
 
 namespace CbuffTcp;
@@ -12,8 +13,19 @@ public sealed partial class TcpServer<TMessage>
     /// </summary>
     /// <param name="clientId">The client's id.</param>
     /// <param name="message">The message. It is packed before this returns, so it may be a view that is about to be reused.</param>
+    /// <remarks>
+    /// With a backplane, a client of another node is reached through it: <see cref="SendResult.Forwarded"/> (sent to
+    /// its live node), <see cref="SendResult.NotFound"/> at once when that node is not alive, or
+    /// <see cref="SendResult.BackplaneUnavailable"/> while the backplane is down. <see cref="SendToClientAsync"/>
+    /// returns the owner's own answer instead.
+    /// </remarks>
     public SendResult SendToClient(long clientId, in TMessage message)
     {
+        if (_cluster is { } cluster && cluster.IsRemote(clientId))
+        {
+            return SendRemote(cluster, clientId, message, requestId: 0);
+        }
+
         return _clients.TryGet(clientId, out var connection) ? connection.Send(message) : SendResult.NotFound;
     }
 
@@ -21,6 +33,8 @@ public sealed partial class TcpServer<TMessage>
     /// Packs <paramref name="message"/> once and queues the same bytes for every connected client (the seed's
     /// <c>SendToAllClients</c>). A client whose queue is full does not slow down or hold up the others. Clients whose
     /// <c>OnConnectedAsync</c> has not completed yet are skipped, so nobody sees a broadcast before its own welcome.
+    /// With a backplane, local clients get it first, then the packed bytes are published once for every other node's
+    /// clients (<see cref="BroadcastResult.Cluster"/> says whether they were).
     /// </summary>
     public BroadcastResult SendToAllClients(in TMessage message) => Broadcast(new ReadOnlySpan<TMessage>(in message), exceptClientId: 0);
 
@@ -41,27 +55,36 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>
     /// Closes one client (the seed's <c>CloseClient</c>): reading stops, what was queued for it is flushed, and its
     /// <c>OnDisconnectedAsync</c> receives <see cref="DisconnectReason.ClosedLocally"/> with <paramref name="reason"/>.
-    /// Returns false when no client has that id.
+    /// With a backplane, a client of another node is closed by its node: <see cref="CloseResult.Forwarded"/>.
     /// </summary>
-    public bool CloseClient(long clientId, string reason)
+    public CloseResult CloseClient(long clientId, string reason)
     {
+        ArgumentNullException.ThrowIfNull(reason);
+        if (_cluster is { } cluster && cluster.IsRemote(clientId))
+        {
+            return CloseRemote(cluster, clientId, reason);
+        }
+
         if (!_clients.TryGet(clientId, out var connection))
         {
-            return false;
+            return CloseResult.NotFound;
         }
 
         connection.Close(reason);
-        return true;
+        return CloseResult.Closed;
     }
 
-    /// <summary>Closes several clients with the same reason (the seed's <c>CloseClients</c>). Returns how many were found.</summary>
+    /// <summary>
+    /// Closes several clients with the same reason (the seed's <c>CloseClients</c>). Returns how many were closed here
+    /// or forwarded to their live node.
+    /// </summary>
     public int CloseClients(IEnumerable<long> clientIds, string reason)
     {
         ArgumentNullException.ThrowIfNull(clientIds);
         var closed = 0;
         foreach (var id in clientIds)
         {
-            if (CloseClient(id, reason))
+            if (CloseClient(id, reason) is CloseResult.Closed or CloseResult.Forwarded)
             {
                 closed++;
             }
@@ -100,19 +123,41 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>Whether that client's receive loop is waiting on it (its timeout clocks run); tests wait for it before moving a fake clock.</summary>
     internal bool IsWaitingOnPeer(long clientId) => _clients.TryGet(clientId, out var connection) && connection.IsAwaitingData;
 
-    private BroadcastResult Broadcast(ReadOnlySpan<TMessage> messages, long exceptClientId)
+    private BroadcastResult Broadcast(ReadOnlySpan<TMessage> messages, long exceptClientId) =>
+        Broadcast(messages, new BroadcastTally(_clients.GetSnapshot(), exceptClientId, _cluster));
+
+    /// <summary>Packs once, queues for the tally's local targets, then publishes for the other nodes' (with a backplane).</summary>
+    private BroadcastResult Broadcast(ReadOnlySpan<TMessage> messages, BroadcastTally tally)
     {
-        var tally = new BroadcastTally(_clients.GetSnapshot(), exceptClientId);
-        _packer.PackAll(messages, ref tally, static (ref BroadcastTally t, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => t.EnqueueAll(packed, lengths));
-        return new BroadcastResult(tally.Queued, tally.Rejected);
+        _packer.PackAll(messages, ref tally, static (ref BroadcastTally t, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) =>
+        {
+            t.EnqueueAll(packed, lengths);
+            t.Publish(packed, lengths);
+        });
+        return new BroadcastResult(tally.Queued, tally.Rejected) { Cluster = tally.Cluster };
     }
 
-    /// <summary>Carries a broadcast's targets into the packer and counts the outcome (a struct: a broadcast allocates nothing).</summary>
-    private struct BroadcastTally(TcpConnection<TMessage>[] targets, long exceptClientId)
+    /// <summary>
+    /// Carries a broadcast's targets (and, for one sent from this node, its backplane and group) into the packer and
+    /// counts the outcome (a struct: a broadcast allocates nothing).
+    /// </summary>
+    private struct BroadcastTally(TcpConnection<TMessage>[] targets, long exceptClientId, ClusterLink<TMessage>? cluster, string? group = null)
     {
         public int Queued { get; private set; }
 
         public int Rejected { get; private set; }
+
+        public ClusterDelivery Cluster { get; private set; }
+
+        public void Publish(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths)
+        {
+            if (cluster is not null)
+            {
+                Cluster = group is null
+                    ? cluster.PublishBroadcast(packed, lengths, exceptClientId)
+                    : cluster.PublishToGroup(group, packed, lengths, exceptClientId);
+            }
+        }
 
         public void EnqueueAll(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths)
         {

@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Connections;
 using CbuffTcp.Connections.IoThreads;
+using CbuffTcp.ScaleOut;
 using CbuffTcp.Telemetry;
 using Microsoft.Extensions.Logging;
 
@@ -23,6 +24,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     private readonly TcpServerOptions _options;
     private readonly MessagePacker<TMessage> _packer;
     private readonly ClientRegistry<TMessage> _clients = new();
+    private readonly GroupRegistry<TMessage> _groups = new();
+    private readonly ClusterLink<TMessage>? _cluster;
     private readonly Lock _lifecycleLock = new();
     private readonly ILogger _logger;
     private readonly ServerMetrics _metrics;
@@ -53,6 +56,12 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         _logger = _options.CreateLogger();
         _packer = new MessagePacker<TMessage>(protocol, handler, _logger);
         _metrics = new ServerMetrics(_options.MeterFactory, LiveTraffic, () => (long)_clients.Count);
+        _cluster = CreateCluster(out var cluster);
+        Cluster = cluster;
+        if (_cluster is { } link)
+        {
+            _metrics.ObserveBackplane(() => new BackplaneTotals(link.Backplane.IsConnected, link.Gaps, link.Published, link.Received, link.Refused));
+        }
     }
 
     /// <summary>Where the server is in its lifecycle.</summary>
@@ -174,7 +183,24 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         _acceptLoop = _listener is null ? AwaitStopAsync(_acceptCancellation.Token) : AcceptLoopAsync(_listener, _settings, _acceptCancellation.Token);
         activity?.SetTag("server.port", (LocalEndPoint as IPEndPoint)?.Port);
         Log.ServerStarted(_logger, LocalEndPoint, ConnectionLimit, IoModeInUse);
-        return Task.CompletedTask;
+        return _cluster is { } cluster ? StartBackplaneAsync(cluster) : Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Starts the backplane (it connects in the background where its store is away); a backplane that cannot start at
+    /// all (a malformed configuration, say) fails the start, and the server stops again.
+    /// </summary>
+    private async Task StartBackplaneAsync(ClusterLink<TMessage> cluster)
+    {
+        try
+        {
+            await cluster.Backplane.StartAsync(cluster).ConfigureAwait(false);
+        }
+        catch
+        {
+            await StopAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>
@@ -234,6 +260,11 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
                 var stuck = _clients.Count;
                 ReportError(logger => Log.StopIncomplete(logger, stuck), $"Stopped with {stuck} connections still inside handler callbacks that did not return.", exception: null);
             }
+        }
+
+        if (_cluster is { } cluster)
+        {
+            await cluster.Backplane.StopAsync(CancellationToken.None).ConfigureAwait(false);
         }
 
         _heartbeat?.Dispose();
@@ -302,7 +333,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     }
 
     /// <summary>A server-level error: to the log as its own structured event, then to the handler's <c>OnError</c> as a sentence.</summary>
-    private void ReportError(Action<ILogger> log, string message, Exception? exception)
+    internal void ReportError(Action<ILogger> log, string message, Exception? exception)
     {
         log(_logger);
         try

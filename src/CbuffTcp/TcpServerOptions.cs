@@ -59,6 +59,20 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     /// </summary>
     public TimeSpan GracefulStopTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Links this server with other nodes into one logical server (<c>CbuffTcp.Redis</c>'s <c>RedisBackplane</c>, or
+    /// <c>CbuffTcp.Testing</c>'s in-memory one): <c>SendToClient</c> and <c>CloseClient</c> reach clients of any node,
+    /// broadcasts and group sends every node's clients. The server starts it with itself and stops it at its stop;
+    /// one backplane serves one server. Defaults to null (this server alone). docs/scaleout.md.
+    /// </summary>
+    public ScaleOut.IBackplane? Backplane { get; set; }
+
+    /// <summary>
+    /// How long the async sends and closes to another node's client (<c>SendToClientAsync</c>, <c>CloseClientAsync</c>)
+    /// wait for that node's answer before they return <see cref="SendResult.BackplaneUnavailable"/>. Defaults to 5 seconds.
+    /// </summary>
+    public TimeSpan ClusterRequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     internal override void Validate()
     {
         base.Validate();
@@ -72,5 +86,6 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(GracefulStopTimeout, TimeSpan.Zero, nameof(GracefulStopTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ClusterRequestTimeout, TimeSpan.Zero, nameof(ClusterRequestTimeout));
     }
 }

@@ -61,7 +61,7 @@ internal sealed class BenchClient
             : new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            await socket.ConnectAsync(options.Target, cancellationToken).ConfigureAwait(false);
+            await socket.ConnectAsync(options.TargetOf(index), cancellationToken).ConfigureAwait(false);
             return new BenchClient(socket, options, wire, stats, index);
         }
         catch

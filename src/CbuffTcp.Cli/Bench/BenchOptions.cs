@@ -41,10 +41,14 @@ internal sealed record BenchOptions(
     BenchIo Io,
     string? JsonPath,
     string? PlotPath,
-    string? UnixSocket)
+    string? UnixSocket,
+    int[] Ports)
 {
     /// <summary>The server: its Unix socket when one is given, else its TCP address and port.</summary>
     public EndPoint Target => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
+
+    /// <summary>Where connection <paramref name="index"/> goes: with <c>--ports</c>, round robin over them (senders first, on the first).</summary>
+    public EndPoint TargetOf(int index) => Ports.Length == 0 ? Target : new IPEndPoint(Host, Ports[index % Ports.Length]);
 
     /// <summary>The server as a person wrote it, for messages.</summary>
     public string TargetName => UnixSocket is { } path ? $"unix:{path}" : $"{Host}:{Port}";
@@ -72,7 +76,9 @@ internal sealed record BenchOptions(
 
         public static readonly Option<string?> Unix = CommandLineOptions.Text("--unix", "Connect to this Unix domain socket instead of TCP (--host and --port then do not apply).", "PATH");
 
-        public static IEnumerable<Option> All => [Host, Port, Unix, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Io, Seconds, Warmup, Json, Plot];
+        public static readonly Option<string?> Ports = CommandLineOptions.Text("--ports", "Spread the connections round robin over these ports of --host instead of --port (the nodes of a cluster: cbuff serve --redis); the senders come first, so one sender is on the first port.", "P1,P2,...");
+
+        public static IEnumerable<Option> All => [Host, Port, Ports, Unix, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Io, Seconds, Warmup, Json, Plot];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -97,13 +103,42 @@ internal sealed record BenchOptions(
             result.GetValue(Cli.Io),
             result.GetValue(Cli.Json),
             plot,
-            result.GetValue(Cli.Unix));
-        error = (plot is null ? null : BenchPlot.Check(plot)) ?? options.Validate();
+            result.GetValue(Cli.Unix),
+            ParsePorts(result.GetValue(Cli.Ports), out var portsError));
+        error = portsError ?? (plot is null ? null : BenchPlot.Check(plot)) ?? options.Validate();
         return error is null ? options : null;
+    }
+
+    private static int[] ParsePorts(string? text, out string? error)
+    {
+        error = null;
+        if (text is null)
+        {
+            return [];
+        }
+
+        var ports = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            {
+                error = $"--ports: '{part}' is not a port (1-65535); give them as P1,P2,...";
+                return [];
+            }
+
+            ports.Add(port);
+        }
+
+        return [.. ports];
     }
 
     private string? Validate()
     {
+        if (Ports.Length > 0 && UnixSocket is not null)
+        {
+            return "--ports and --unix do not go together";
+        }
+
         if (Protocol == WireProtocol.Raw)
         {
             return "--protocol raw has no frames to time: cbuff bench speaks line or length";

@@ -71,4 +71,13 @@ internal static partial class Log
 
     [LoggerMessage(30, LogLevel.Information, "Connected to {RemoteEndPoint} as client {ClientId}")]
     public static partial void ConnectorConnected(ILogger logger, EndPoint? remoteEndPoint, long clientId);
+
+    [LoggerMessage(50, LogLevel.Information, "Backplane connected: this is node {NodeId} ({Detail})")]
+    public static partial void BackplaneConnected(ILogger logger, long nodeId, string detail);
+
+    [LoggerMessage(51, LogLevel.Warning, "Backplane unavailable ({Detail}): local clients are served, sends to other nodes return BackplaneUnavailable")]
+    public static partial void BackplaneUnavailable(ILogger logger, string detail, Exception? exception);
+
+    [LoggerMessage(52, LogLevel.Warning, "The backplane brought {What}: dropped (further ones are counted in cbufftcp.backplane.refused)")]
+    public static partial void EnvelopeRefused(ILogger logger, string what, Exception? exception);
 }

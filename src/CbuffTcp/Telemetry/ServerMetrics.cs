@@ -42,6 +42,19 @@ internal sealed class ServerMetrics : IDisposable
         _meter.CreateObservableCounter("cbufftcp.network.io", ObserveBytes, "By", "Bytes read from clients (receive) and written to them (transmit).");
     }
 
+    /// <summary>The backplane's instruments, observed from <paramref name="totals"/> (a server with a backplane only).</summary>
+    public void ObserveBackplane(Func<BackplaneTotals> totals)
+    {
+        _meter.CreateObservableGauge("cbufftcp.backplane.connected", () => totals().Connected ? 1 : 0, "{state}", "1 while the backplane is connected, 0 while it is not.");
+        _meter.CreateObservableCounter("cbufftcp.backplane.gaps", () => totals().Gaps, "{envelope}", "Envelopes other nodes sent this node that never arrived (from their sequence numbers).");
+        _meter.CreateObservableCounter("cbufftcp.backplane.envelopes", () =>
+        {
+            var t = totals();
+            return new Measurement<long>[] { new(t.Published, Transmit), new(t.Received, Receive) };
+        }, "{envelope}", "Envelopes published to the backplane (transmit) and received from it (receive).");
+        _meter.CreateObservableCounter("cbufftcp.backplane.refused", () => totals().Refused, "{envelope}", "Envelopes dropped as unreadable (another protocol or version, or malformed).");
+    }
+
     public void ConnectionEnded(long startTimestamp, DisconnectReason reason, TimeProvider time)
     {
         if (!_connectionDuration.Enabled)

@@ -71,7 +71,7 @@ public class ChaosTests(ITestOutputHelper output)
                 else if (op < 82)
                 {
                     var unknown = long.MaxValue - random.Next(1000);
-                    if (server.SendToClient(unknown, message) != SendResult.NotFound || server.CloseClient(unknown, "nobody"))
+                    if (server.SendToClient(unknown, message) != SendResult.NotFound || server.CloseClient(unknown, "nobody") != CloseResult.NotFound)
                     {
                         violations.Enqueue($"unknown id {unknown} was found");
                     }

@@ -62,7 +62,7 @@ public class OperationTests
         Assert.Equal("hello", Encoding.UTF8.GetString(await client.ReadLengthFrameAsync()));
         Assert.Equal(SendResult.NotFound, fixture.Server.SendToClient(42, Bytes("nobody")));
 
-        Assert.True(fixture.Server.CloseClient(1, "done"));
+        Assert.Equal(CloseResult.Closed, fixture.Server.CloseClient(1, "done"));
         var result = fixture.Server.SendToClient(1, Bytes("late"));
         Assert.True(result is SendResult.Closed or SendResult.NotFound, $"got {result}");
         Assert.True(await client.WaitForCloseAsync());
@@ -102,8 +102,8 @@ public class OperationTests
             Assert.Equal(SendResult.Queued, fixture.Server.SendToClient(1, Bytes($"n{i}")));
         }
 
-        Assert.True(fixture.Server.CloseClient(1, "kicked by test"));
-        Assert.False(fixture.Server.CloseClient(99, "nobody"));
+        Assert.Equal(CloseResult.Closed, fixture.Server.CloseClient(1, "kicked by test"));
+        Assert.Equal(CloseResult.NotFound, fixture.Server.CloseClient(99, "nobody"));
         for (var i = 0; i < 100; i++)
         {
             Assert.Equal($"n{i}", Encoding.UTF8.GetString(await client.ReadLengthFrameAsync()));

@@ -128,6 +128,13 @@ public sealed partial class ServeProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Kills the process at once (SIGKILL), as a crash would: no graceful stop.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(20_000);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)

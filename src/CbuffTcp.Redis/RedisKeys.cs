@@ -1,0 +1,25 @@
+using StackExchange.Redis;
+
+namespace CbuffTcp.Redis;
+
+/// <summary>The channels and keys of one application (prefix) on one Redis.</summary>
+internal sealed class RedisKeys(string prefix)
+{
+    /// <summary>Every node listens here: broadcasts.</summary>
+    public RedisChannel AllChannel { get; } = RedisChannel.Literal($"{prefix}:all");
+
+    /// <summary>INCR gives each node life its id.</summary>
+    public RedisKey NodeCounter { get; } = $"{prefix}:node-id";
+
+    /// <summary>The set of node ids that have announced themselves (pruned of those whose presence key expired).</summary>
+    public RedisKey Nodes { get; } = $"{prefix}:nodes";
+
+    /// <summary>A node's own channel: sends, closes and answers for its clients.</summary>
+    public RedisChannel NodeChannel(long nodeId) => RedisChannel.Literal($"{prefix}:node:{nodeId}");
+
+    /// <summary>The channel of a group: only nodes with members listen.</summary>
+    public RedisChannel GroupChannel(string group) => RedisChannel.Literal($"{prefix}:group:{group}");
+
+    /// <summary>A node's presence, with an expiry its heartbeat renews.</summary>
+    public RedisKey Presence(long nodeId) => $"{prefix}:presence:{nodeId}";
+}

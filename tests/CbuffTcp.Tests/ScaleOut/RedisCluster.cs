@@ -1,0 +1,58 @@
+using CbuffTcp.Protocols;
+using CbuffTcp.Redis;
+using CbuffTcp.Tests.Support;
+
+namespace CbuffTcp.Tests.ScaleOut;
+
+/// <summary>Servers on 127.0.0.1 linked through a real redis-server, with a fast heartbeat so presence settles in a second.</summary>
+public sealed class RedisCluster : IAsyncDisposable
+{
+    private readonly string _prefix = $"test{Guid.NewGuid():N}";
+
+    private RedisCluster(RedisServer redis) => Redis = redis;
+
+    public RedisServer Redis { get; }
+
+    public List<ServerFixture<RecordingHandler>> Nodes { get; } = [];
+
+    public static async Task<RedisCluster> StartAsync(int nodes)
+    {
+        var cluster = new RedisCluster(await RedisServer.StartAsync());
+        for (var i = 0; i < nodes; i++)
+        {
+            await cluster.AddNodeAsync();
+        }
+
+        await cluster.WaitUntilAllSeeAsync(nodes);
+        return cluster;
+    }
+
+    public RedisBackplaneOptions BackplaneOptions() => new()
+    {
+        Configuration = Redis.Configuration,
+        ChannelPrefix = _prefix,
+        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
+        PresenceExpiry = TimeSpan.FromSeconds(1),
+    };
+
+    public async Task<ServerFixture<RecordingHandler>> AddNodeAsync()
+    {
+        var node = await ServerFixture<RecordingHandler>.StartAsync(new RecordingHandler(), new TcpServerOptions { Backplane = new RedisBackplane(BackplaneOptions()) }, new LineProtocol());
+        Nodes.Add(node);
+        return node;
+    }
+
+    /// <summary>Waits (bounded) until every node is connected and sees <paramref name="count"/> live nodes.</summary>
+    public Task WaitUntilAllSeeAsync(int count) =>
+        Eventually.TrueAsync(() => Nodes.All(n => n.Server.Cluster!.IsConnected && n.Server.Cluster.Nodes.Count == count), $"every node sees {count} nodes");
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in Nodes)
+        {
+            await node.DisposeAsync();
+        }
+
+        await Redis.DisposeAsync();
+    }
+}
