@@ -33,10 +33,12 @@ public sealed class InMemoryCluster : IAsyncDisposable
         return cluster;
     }
 
-    public async Task<InMemoryFixture<RecordingHandler>> AddNodeAsync(IProtocol<ReadOnlySequence<byte>>? protocol = null)
+    public async Task<InMemoryFixture<RecordingHandler>> AddNodeAsync(IProtocol<ReadOnlySequence<byte>>? protocol = null, TcpServerOptions? options = null)
     {
         var backplane = Hub.CreateBackplane();
-        var node = await InMemoryFixture<RecordingHandler>.StartAsync(new RecordingHandler(), new TcpServerOptions { Backplane = backplane }, protocol ?? new LineProtocol());
+        options ??= new TcpServerOptions();
+        options.Backplane = backplane;
+        var node = await InMemoryFixture<RecordingHandler>.StartAsync(new RecordingHandler(), options, protocol ?? new LineProtocol());
         Nodes.Add(node);
         Backplanes.Add(backplane);
         return node;
