@@ -76,4 +76,5 @@ for pass in $(seq 1 "$passes"); do
   run cluster "$pass" 3 3000 "--redis 127.0.0.1:$redis_port --redis-prefix bench$pass"
 done
 
+cp "$results" docs/benchmarks-scaleout.jsonl
 python3 benchmarks/scaleout_report.py "$results" "$passes" "$seconds"
