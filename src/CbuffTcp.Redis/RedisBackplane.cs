@@ -171,14 +171,14 @@ public sealed class RedisBackplane : IBackplane
     public void SubscribeGroup(string group)
     {
         _wantedGroups[group] = true;
-        _ = ReconcileGroupsAsync();
+        _ = ObserveAsync(ReconcileGroupsAsync());
     }
 
     /// <inheritdoc/>
     public void UnsubscribeGroup(string group)
     {
         _wantedGroups.TryRemove(group, out _);
-        _ = ReconcileGroupsAsync();
+        _ = ObserveAsync(ReconcileGroupsAsync());
     }
 
     /// <inheritdoc/>
@@ -186,14 +186,13 @@ public sealed class RedisBackplane : IBackplane
     public bool IsNodeAlive(long nodeId) => _alive.Contains(nodeId) || (_connected && nodeId > Interlocked.Read(ref _newestSeen));
 
     /// <inheritdoc/>
-    public void RefreshPresence() => _ = WritePresenceAsync();
+    public void RefreshPresence() => _ = ObserveAsync(WritePresenceAsync());
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        // The semaphores stay undisposed: work started before the stop may still release them, and they hold no handle.
         await StopAsync().ConfigureAwait(false);
-        _reconcile.Dispose();
-        _beat.Dispose();
     }
 
     private async Task HeartbeatLoopAsync(CancellationToken stop)
@@ -398,5 +397,26 @@ public sealed class RedisBackplane : IBackplane
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs e) =>
         SetConnected(false, string.Create(CultureInfo.InvariantCulture, $"{e.ConnectionType} connection to {e.EndPoint} failed: {e.FailureType}"), e.Exception);
 
-    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e) => _ = BeatAsync();
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs e) => _ = ObserveAsync(BeatAsync());
+
+    /// <summary>
+    /// Observes work nobody awaits, so it never faults unobserved (a group change, a presence refresh, a beat on reconnect). Redis failures there are
+    /// the heartbeat's to report, and a stop may dispose the connection under it; anything else marks the backplane
+    /// down with the exception, so it reaches the server's log and OnError rather than vanishing.
+    /// </summary>
+    private async Task ObserveAsync(Task work)
+    {
+        try
+        {
+            await work.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or OperationCanceledException)
+        {
+            // Reported by the next heartbeat, or the backplane is stopping.
+        }
+        catch (Exception ex)
+        {
+            SetConnected(false, $"background work failed: {ex.Message}", ex);
+        }
+    }
 }
