@@ -2,7 +2,7 @@
 # Scale-out benchmark: three `cbuff serve --redis` nodes (broadcast mode, length protocol) on one redis-server, all on
 # 127.0.0.1, driven by one `cbuff bench` whose connections are spread over the three nodes (1,000 each) with one
 # sender on the first: every message the sender's node relays reaches its own 1,000 clients and, through one Redis
-# publish, the other two nodes' 2,000. Beside it, the same load on one node alone (no Redis). Counts Redis's PUBLISH
+# publish, the other two nodes' 2,000. Beside it, the same 3,000 clients on one node alone (no Redis). Counts Redis's PUBLISH
 # calls (INFO commandstats) against the batches relayed, and the CPU of Redis and of each node.
 #
 # Usage: benchmarks/scaleout.sh [passes=3] [seconds=5]. Writes the "Scale-out" section of docs/benchmarks.md.
@@ -72,7 +72,7 @@ PY
 
 for pass in $(seq 1 "$passes"); do
   echo "pass $pass of $passes"
-  run local "$pass" 1 1000
+  run local "$pass" 1 3000
   run cluster "$pass" 3 3000 "--redis 127.0.0.1:$redis_port --redis-prefix bench$pass"
 done
 
