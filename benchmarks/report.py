@@ -20,7 +20,8 @@ for r in rows:
         runs[(r["server"], r["cell"])].append(r)
 
 REFERENCES = ["sockets", "kestrel", "dotnetty"]
-SERVERS = ["cbuff", "cbuff-tp"] + REFERENCES + ["sockets-inline"]
+FLOOR = "epoll-c"
+SERVERS = ["cbuff", "cbuff-tp"] + REFERENCES + ["sockets-inline", FLOOR]
 CELLS = [
     ("lat", "1 connection, 32 B, 1 in flight"),
     ("pipe", "1 connection, 32 B, 64 in flight"),
@@ -116,12 +117,15 @@ w("handler and reply on that thread; [handlers.md](handlers.md#which-threads-iom
 w("and thread pool, the library's default. The targets are judged on `cbuff` against the three references as they ship.")
 w("`sockets-inline` is the plain-sockets reference with `DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1`, the runtime's")
 w("process-wide switch that runs socket continuations on its epoll thread: the nearest a hand-written server gets to the")
-w("same model, shown for honesty and not counted as a reference.")
+w("same model, shown for honesty and not counted as a reference. `epoll-c` is the physical floor, not a peer: a minimal")
+w("epoll echo in C (`benchmarks/ReferenceServers/EpollC/echo.c`: a thread and an edge-triggered epoll per core, each")
+w("connection reading into its own buffer and writing it back in place, no framing), built with `cc` by the script; the")
+w("last column of the first table gives CbuffTcp's ratio to it, cell by cell.")
 w("")
 w("## Throughput and latency")
 w("")
-w("| cell | load | " + " | ".join(SERVERS) + " | CbuffTcp vs best reference |")
-w("| --- | --- | " + " | ".join("---:" for _ in SERVERS) + " | ---: |")
+w("| cell | load | " + " | ".join(SERVERS) + " | CbuffTcp vs best reference | `cbuff` / `cbuff-tp` vs the C floor |")
+w("| --- | --- | " + " | ".join("---:" for _ in SERVERS) + " | ---: | ---: |")
 for cell, load in CELLS:
     if cell == "lat":
         figure, unit, lower = p99, "p99 µs", True
@@ -133,11 +137,15 @@ for cell, load in CELLS:
     ref, ref_name = best(cell, figure, lower)
     mine = median("cbuff", cell, figure)
     ratio = f"{mine / ref:.2f}× ({ref_name})" if mine and ref else "n/a"
-    w(f"| `{cell}` {unit} | {load} | " + " | ".join(cells) + f" | {ratio} |")
+    floor = median(FLOOR, cell, figure)
+    def to_floor(server):
+        value = median(server, cell, figure)
+        return "n/a" if not value or not floor else f"{(floor / value) if lower else (value / floor):.2f}×"
+    w(f"| `{cell}` {unit} | {load} | " + " | ".join(cells) + f" | {ratio} | {to_floor('cbuff')} / {to_floor('cbuff-tp')} |")
 iperf_range = f"{min(iperf_by_pass.values()):,.0f}-{max(iperf_by_pass.values()):,.0f}" if len(iperf_by_pass) > 1 else f"{iperf:,.0f}"
 for cell in ("bulk", "bulk-tp"):
     w(f"| `{cell}` vs loopback | iperf3 in each pass: median {iperf:,.0f} MB/s ({iperf_range}) | "
-      + " | ".join(f"{median(s, cell, mbps) / iperf * 100:,.0f} %" if median(s, cell, mbps) else "n/a" for s in SERVERS) + " | |")
+      + " | ".join(f"{median(s, cell, mbps) / iperf * 100:,.0f} %" if median(s, cell, mbps) else "n/a" for s in SERVERS) + " | | |")
 w("")
 w("Server CPU seconds per million messages (`mux`), and peak server RSS in MiB (read right after `conns`, on a fresh")
 w("server):")

@@ -18,6 +18,9 @@ results="$out/results.jsonl"
 echo "building (Release)..."
 dotnet build src/CbuffTcp.Cli -c Release -v q >/dev/null
 for ref in Sockets Kestrel DotNetty; do dotnet build "benchmarks/ReferenceServers/$ref" -c Release -v q >/dev/null; done
+# The floor: a minimal epoll echo in C (benchmarks/ReferenceServers/EpollC), built here with the system's cc.
+command -v cc >/dev/null 2>&1 || { echo "cc is needed for the C epoll floor (apt-get install gcc)" >&2; exit 1; }
+cc -O2 -pthread -o "$out/epoll-c" benchmarks/ReferenceServers/EpollC/echo.c
 cbuff="src/CbuffTcp.Cli/bin/Release/net10.0/cbuff.dll"
 
 if ! command -v iperf3 >/dev/null 2>&1; then
@@ -35,6 +38,7 @@ server_command() {
     sockets-inline) echo "env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port" ;;
     kestrel) echo "dotnet benchmarks/ReferenceServers/Kestrel/bin/Release/net10.0/ref-kestrel.dll $port" ;;
     dotnetty) echo "dotnet benchmarks/ReferenceServers/DotNetty/bin/Release/net10.0/ref-dotnetty.dll $port" ;;
+    epoll-c) echo "$out/epoll-c $port" ;;
   esac
 }
 
@@ -109,7 +113,7 @@ run_iperf3() { # pass: the loopback ceiling, measured in each pass just before t
   printf "  %-9s %-6s %37.1f MB/s\n" iperf3 bulk "$(tail -1 "$results" | python3 -c "import json,sys;print(json.load(sys.stdin)['megabytesPerSecond'])")"
 }
 
-servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty)
+servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty epoll-c)
 cells=(conns lat pipe mux bulk bulk-tp)
 cell_args() {
   case "$1" in
