@@ -100,7 +100,7 @@ public partial class RedisClusterTests
         Assert.Equal("through redis", await client.ReadLineAsync());
 
         killed.Kill(); // SIGKILL: no stop, no goodbye to Redis
-        await Eventually.TrueAsync(() => a.Cluster!.Nodes.Count == 1, "the killed node drops out", timeoutSeconds: 10);
+        await Eventually.TrueAsync(() => a.Cluster!.Nodes.Count == 1, "the killed node drops out (its presence expires after 5 s)", timeoutSeconds: 30);
         Assert.Equal(SendResult.NotFound, a.SendToClient(id, Line("gone")));
         Assert.Equal(CloseResult.NotFound, a.CloseClient(id, "gone"));
         Assert.Equal(a.ClientCount, a.Cluster!.ClientCount);

@@ -17,7 +17,6 @@ public class ServeClusterTests
         await using var second = await ServeProcess.StartAsync("--redis", redis.Configuration, "--redis-prefix", prefix);
         await first.WaitForLineAsync("in the cluster as node");
         await second.WaitForLineAsync("in the cluster as node");
-        await Eventually.TrueAsync(() => first.Output.Contains("2 nodes", StringComparison.Ordinal) || second.Output.Contains("2 nodes", StringComparison.Ordinal), "a node sees the other");
 
         using var ann = await WireClient.ConnectAsync(first.EndPoint);
         Assert.StartsWith("* welcome, guest", await ann.ReadLineAsync(), StringComparison.Ordinal);
