@@ -65,7 +65,11 @@ run_cell() { # server pass cell bench-args...
   local server=$1 pass=$2 cell=$3; shift 3
   local before after json="$out/$server-$pass-$cell.json"
   before=$(cpu_ticks)
-  if ! dotnet "$cbuff" bench --port "$port" --seconds "$seconds" --warmup "$warmup" --json "$json" "$@" >"$out/bench.log" 2>&1; then
+  # The quiet regime (cells ending in -q): a generator that does not spin, so the server is not kept warm by its load
+  # generator's idle cores (socket continuations inline on the engine thread, no thread-pool spinning).
+  local quiet=()
+  if [[ $cell == *-q ]]; then quiet=(env DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0); fi
+  if ! "${quiet[@]}" dotnet "$cbuff" bench --port "$port" --seconds "$seconds" --warmup "$warmup" --json "$json" "$@" >"$out/bench.log" 2>&1; then
     echo "  $server $cell: bench reported errors: $(grep -m1 first: "$out/bench.log" || tail -1 "$out/bench.log")" >&2
   fi
   after=$(cpu_ticks)
@@ -114,7 +118,7 @@ run_iperf3() { # pass: the loopback ceiling, measured in each pass just before t
 }
 
 servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty epoll-c)
-cells=(conns lat pipe mux bulk bulk-tp)
+cells=(conns lat pipe mux bulk bulk-tp conns-q lat-q pipe-q mux-q)
 cell_args() {
   case "$1" in
     bulk-tp) echo "--connections 1 --size 65536 --depth 4" ;;
@@ -123,6 +127,7 @@ cell_args() {
     pipe) echo "--connections 1 --size 32 --depth 64" ;;
     mux) echo "--connections 100 --size 32 --depth 16" ;;
     bulk) echo "--connections 1 --size 65536 --depth 4 --io inline" ;;
+    *-q) echo "$(cell_args "${1%-q}") --io inline" ;;
   esac
 }
 
