@@ -18,7 +18,7 @@ namespace CbuffTcp;
 /// AsyncReceive a dispatch loop (ordered per-connection handler queue), and a write loop (send queue to transport).
 /// <c>RunAsync</c> owns the lifecycle: connected, the loops, then disconnected exactly once.</para>
 /// </remarks>
-public sealed partial class TcpConnection<TMessage>
+public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
 {
     private readonly ConnectionTransport _transport;
     private readonly IProtocol<TMessage> _protocol;
@@ -31,6 +31,7 @@ public sealed partial class TcpConnection<TMessage>
     private long _receivedMessages;
     private long _sentMessages;
     private long _sentBytes;
+    private string? _runningCallback;
     private readonly TaskCompletionSource _flushed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     // Serializes OnSent (write loop) with the receive-side callbacks, so one client's callbacks never overlap.
@@ -61,6 +62,10 @@ public sealed partial class TcpConnection<TMessage>
         _settings = settings;
         _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool);
         _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
+        if (transport is IoSocket ioSocket)
+        {
+            ioSocket.Observer = this;
+        }
     }
 
     /// <summary>
@@ -259,6 +264,7 @@ public sealed partial class TcpConnection<TMessage>
     /// </summary>
     private async ValueTask<bool> InvokeHandlerAsync(Func<TcpConnection<TMessage>, ValueTask> callback, string name)
     {
+        Volatile.Write(ref _runningCallback, name);
         try
         {
             await callback(this).ConfigureAwait(false);
@@ -269,6 +275,43 @@ public sealed partial class TcpConnection<TMessage>
             FailWithHandlerError($"{name} threw {ex.GetType().Name}: {ex.Message}", ex);
             return false;
         }
+        finally
+        {
+            Volatile.Write(ref _runningCallback, null);
+        }
+    }
+
+    /// <summary>
+    /// An I/O thread has been inside this connection's event for <paramref name="stuckFor"/>: past
+    /// <see cref="TcpConnectionOptions.BlockedThreadWarning"/>, that is a callback (or protocol) that blocks, stalling every
+    /// connection of the thread. Logged (event 44), counted (<c>cbufftcp.io_thread.blocked</c>) and passed to the
+    /// handler's <c>OnError</c>, once per stall. Not <c>OnConnectionError</c>: that would run beside the stuck callback.
+    /// </summary>
+    bool IBlockedThreadObserver.OnThreadBlocked(string thread, TimeSpan stuckFor)
+    {
+        var warning = _settings.BlockedThreadWarning;
+        if (warning == Timeout.InfiniteTimeSpan || stuckFor < warning)
+        {
+            return false;
+        }
+
+        var where = Volatile.Read(ref _runningCallback) ?? "the protocol or CbuffTcp itself";
+        var milliseconds = (long)stuckFor.TotalMilliseconds;
+        var logger = _settings.Telemetry.Logger;
+        _settings.Telemetry.Metrics?.IoThreadBlocked();
+        Log.IoThreadBlocked(logger, thread, Id, RemoteEndPoint, where, milliseconds);
+        var message = $"{thread} has been inside client {Id}'s {where} for {milliseconds} ms: every connection of that thread waits. " +
+            "A callback on the I/O threads must not block: move blocking work off it (AsyncReceive, or IoMode.ThreadPool).";
+        try
+        {
+            _handler.OnError(message, null);
+        }
+        catch (Exception ex)
+        {
+            Log.ErrorHandlerFailed(logger, message, ex);
+        }
+
+        return true;
     }
 
     /// <summary>User code (a handler callback or the protocol) threw: report it, count it, close this client only.</summary>

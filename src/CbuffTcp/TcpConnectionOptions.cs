@@ -52,6 +52,16 @@ public abstract class TcpConnectionOptions
     /// </summary>
     public IoMode IoMode { get; set; } = DefaultIoMode;
 
+    /// <summary>
+    /// With <see cref="IoMode.IoThreads"/>: how long an I/O thread may stay inside one connection's callback (or its
+    /// protocol) before that is reported as a blocked thread: a warning naming the thread, the connection and the
+    /// callback (log event 44), the metric <c>cbufftcp.io_thread.blocked</c>, and the handler's <c>OnError</c>, once per
+    /// stall. Every connection of a blocked I/O thread waits, so a callback there must not block. Checked twice a second,
+    /// so a stall is reported between this long and a second more.
+    /// <see cref="Timeout.InfiniteTimeSpan"/> turns it off. Defaults to 1 second.
+    /// </summary>
+    public TimeSpan BlockedThreadWarning { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>The default of <see cref="IoMode"/>; the test suite runs a second time with I/O threads through it.</summary>
     internal static IoMode DefaultIoMode { get; set; } = IoMode.ThreadPool;
 
@@ -105,6 +115,7 @@ public abstract class TcpConnectionOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(CloseFlushTimeout, TimeSpan.Zero, nameof(CloseFlushTimeout));
         ValidateTimeout(IdleTimeout, nameof(IdleTimeout));
         ValidateTimeout(FrameTimeout, nameof(FrameTimeout));
+        ValidateTimeout(BlockedThreadWarning, nameof(BlockedThreadWarning));
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
         if (!Enum.IsDefined(SlowConsumerPolicy))
         {

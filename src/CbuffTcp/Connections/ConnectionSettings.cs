@@ -20,7 +20,8 @@ internal sealed record ConnectionSettings(
     TimeSpan FrameTimeout,
     TimeProvider TimeProvider,
     ArrayPool<byte> BufferPool,
-    IoMode IoMode)
+    IoMode IoMode,
+    TimeSpan BlockedThreadWarning)
 {
     /// <summary>Room for the frame's header and the read that completes it, on top of the frame itself.</summary>
     public const int ReceiveSlack = 64 * 1024;
@@ -66,7 +67,8 @@ internal sealed record ConnectionSettings(
             options.FrameTimeout,
             options.TimeProvider,
             options.BufferPool,
-            options.IoMode);
+            options.IoMode,
+            options.BlockedThreadWarning);
     }
 
     /// <summary>Where connections log and count; set by the owner (server or client connector).</summary>

@@ -274,6 +274,7 @@ public sealed partial class TcpConnection<TMessage>
             await _callbackGate.WaitAsync().ConfigureAwait(false);
         }
 
+        Volatile.Write(ref _runningCallback, nameof(ITcpHandler<TMessage>.OnReceivedAsync));
         try
         {
             ValueTask handled;
@@ -295,6 +296,7 @@ public sealed partial class TcpConnection<TMessage>
         }
         finally
         {
+            Volatile.Write(ref _runningCallback, null);
             _callbackGate?.Release();
         }
     }

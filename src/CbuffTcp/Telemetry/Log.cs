@@ -72,6 +72,9 @@ internal static partial class Log
     [LoggerMessage(30, LogLevel.Information, "Connected to {RemoteEndPoint} as client {ClientId}")]
     public static partial void ConnectorConnected(ILogger logger, EndPoint? remoteEndPoint, long clientId);
 
+    [LoggerMessage(44, LogLevel.Warning, "{Thread} has been inside client {ClientId} ({RemoteEndPoint})'s {Callback} for {StuckMilliseconds} ms: a callback on the I/O threads blocks every connection of its thread")]
+    public static partial void IoThreadBlocked(ILogger logger, string thread, long clientId, EndPoint? remoteEndPoint, string callback, long stuckMilliseconds);
+
     [LoggerMessage(50, LogLevel.Information, "Backplane connected: this is node {NodeId} ({Detail})")]
     public static partial void BackplaneConnected(ILogger logger, long nodeId, string detail);
 

@@ -33,6 +33,8 @@ internal sealed unsafe class IoLoop
     private uint _nextGeneration;
     private long _eventsFoundSpinning;
     private long _sleeps;
+    private IoSocket? _current;
+    private long _handled;
 
     /// <param name="index">Names the thread.</param>
     /// <param name="spinWindow">How long after its last event the thread checks for more before it sleeps (zero: never).</param>
@@ -45,8 +47,15 @@ internal sealed unsafe class IoLoop
             throw new Win32Exception(Marshal.GetLastPInvokeError(), "epoll_create1 failed");
         }
 
-        new Thread(Run) { IsBackground = true, Name = $"CbuffTcp I/O {index}" }.Start();
+        Name = $"CbuffTcp I/O {index}";
+        new Thread(Run) { IsBackground = true, Name = Name }.Start();
     }
+
+    /// <summary>The thread's name, for reports.</summary>
+    public string Name { get; }
+
+    /// <summary>The socket whose event the thread is handling now (null between events), and how many it has finished: the watchdog's view.</summary>
+    public (IoSocket? Current, long Handled) Activity => (Volatile.Read(ref _current), Volatile.Read(ref _handled));
 
     /// <summary>True on an I/O thread: work that is not a socket's (a connection's teardown) moves off it.</summary>
     public static bool IsCurrentThread => t_isIoThread;
@@ -144,6 +153,7 @@ internal sealed unsafe class IoLoop
                     continue; // closed since the event was queued
                 }
 
+                Volatile.Write(ref _current, socket); // for the watchdog: a handler that blocks is seen stuck on this socket
                 try
                 {
                     socket.OnEvents(EpollInterop.EventsAt(events, i));
@@ -154,6 +164,9 @@ internal sealed unsafe class IoLoop
                     Interlocked.Increment(ref s_unexpectedErrors);
                     Report(ex);
                 }
+
+                Volatile.Write(ref _current, null);
+                Volatile.Write(ref _handled, _handled + 1); // only this thread writes
             }
         }
     }

@@ -25,6 +25,9 @@ internal static class IoLoops
         ? $"CbuffTcp's I/O threads run on Linux x64 and Arm64, not {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier}"
         : StartFailure is { } failure ? $"starting them failed: {failure.Message}" : "they are running";
 
+    /// <summary>Watches the threads for handlers that block them; null until they start.</summary>
+    public static IoThreadWatchdog? Watchdog { get; private set; }
+
     /// <summary>What starting the I/O threads threw, if it did.</summary>
     public static Exception? StartFailure { get; private set; }
 
@@ -37,7 +40,9 @@ internal static class IoLoops
 
         try
         {
-            return [.. Enumerable.Range(0, Environment.ProcessorCount).Select(static i => new IoLoop(i, IoSpinWindow.Configured))];
+            IoLoop[] loops = [.. Enumerable.Range(0, Environment.ProcessorCount).Select(static i => new IoLoop(i, IoSpinWindow.Configured))];
+            Watchdog = new IoThreadWatchdog(loops);
+            return loops;
         }
         catch (Exception ex)
         {

@@ -18,6 +18,9 @@ internal sealed class IoSocket : ConnectionTransport
     private int _closed;
     private volatile bool _hungUp;
 
+    /// <summary>Who hears it when an I/O thread is stuck in this socket's event: its connection.</summary>
+    public IBlockedThreadObserver? Observer { get; set; }
+
     public IoSocket(Socket socket)
         : this(socket, IoLoops.Next())
     {
