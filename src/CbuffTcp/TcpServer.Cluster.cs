@@ -51,7 +51,7 @@ public sealed partial class TcpServer<TMessage>
 
         if (cluster.CheckOwner(clientId) is { } early)
         {
-            return ValueTask.FromResult(early == SendResult.NotFound ? CloseResult.NotFound : CloseResult.BackplaneUnavailable);
+            return ValueTask.FromResult(AsCloseResult(early));
         }
 
         var (requestId, answer) = cluster.NewRequest();
@@ -105,12 +105,12 @@ public sealed partial class TcpServer<TMessage>
         return send.Result;
     }
 
-    private static CloseResult CloseRemote(ClusterLink<TMessage> cluster, long clientId, string reason) => cluster.CheckOwner(clientId) switch
-    {
-        SendResult.NotFound => CloseResult.NotFound,
-        SendResult.BackplaneUnavailable => CloseResult.BackplaneUnavailable,
-        _ => cluster.PublishClose(clientId, ClusterReason(reason), requestId: 0),
-    };
+    private static CloseResult CloseRemote(ClusterLink<TMessage> cluster, long clientId, string reason) =>
+        cluster.CheckOwner(clientId) is { } early ? AsCloseResult(early) : cluster.PublishClose(clientId, ClusterReason(reason), requestId: 0);
+
+    /// <summary>What <see cref="ClusterLink{TMessage}.CheckOwner"/> said about a remote client, for a close.</summary>
+    private static CloseResult AsCloseResult(SendResult early) =>
+        early == SendResult.NotFound ? CloseResult.NotFound : CloseResult.BackplaneUnavailable;
 
     private async ValueTask<TResult> AwaitAnswerAsync<TResult>(ClusterLink<TMessage> cluster, long requestId, TaskCompletionSource<int> answer, TResult noAnswer, CancellationToken cancellationToken)
         where TResult : struct, Enum

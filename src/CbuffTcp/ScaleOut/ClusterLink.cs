@@ -314,5 +314,4 @@ internal sealed class ClusterLink<TMessage> : IBackplaneReceiver
             _server.ReportError(logger => Log.EnvelopeRefused(logger, what, error), $"The backplane brought {what}: it was dropped (further ones are counted, not reported).", error);
         }
     }
-
 }
