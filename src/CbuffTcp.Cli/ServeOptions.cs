@@ -58,7 +58,7 @@ internal sealed record ServeOptions(
         public static readonly Option<int> FrameTimeout = CommandLineOptions.Int("--frame-timeout", "Close a client whose started frame is incomplete this many seconds; 0 = never.", 30, 0, int.MaxValue / 1000, "a number of seconds (0 turns it off)");
         public static readonly Option<string?> TlsCertificate = CommandLineOptions.Text("--tls-cert", "Speak TLS with this certificate and key: PKCS#12 (.pfx/.p12) or PEM (both in one file).", "FILE");
         public static readonly Option<string?> TlsPassword = CommandLineOptions.Text("--tls-password", "The password of the PKCS#12 file or encrypted PEM key.", "PASSWORD");
-        public static readonly Option<IoMode> Io = CommandLineOptions.Enum("--io", "threadpool: .NET's socket engine and thread pool. iothreads: CbuffTcp's own epoll threads run reads, handlers and replies (Linux; less CPU and latency per message).", IoMode.ThreadPool);
+        public static readonly Option<IoMode> Io = CommandLineOptions.Enum("--io", "auto: CbuffTcp's own I/O threads where they run (Linux), else the thread pool. iothreads: the I/O threads, with a warning where they cannot run. threadpool: .NET's socket engine and thread pool.", IoMode.Auto);
 
         public static readonly Option<string?> Unix = CommandLineOptions.Text("--unix", "Listen on this Unix domain socket instead of TCP (--host and --port then do not apply). A socket file left by a server that is gone is replaced; the file is removed at stop.", "PATH");
         public static readonly Option<bool> AsyncReceive = new("--async-receive") { Description = "Run the handler off the read loop (AsyncReceive): reading goes on while it works, up to 1 MiB queued per client." };

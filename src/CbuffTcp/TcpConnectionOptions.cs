@@ -47,13 +47,14 @@ public abstract class TcpConnectionOptions
     public TimeSpan CloseFlushTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Which threads run connections' socket work and handler calls: the .NET thread pool (the default), or CbuffTcp's
-    /// own I/O threads, faster where handlers never block. See <see cref="CbuffTcp.IoMode"/>.
+    /// Which threads run connections' socket work and handler calls: CbuffTcp's own I/O threads where they run (the
+    /// default, <see cref="IoMode.Auto"/>; a handler must not block them), or the .NET thread pool. See
+    /// <see cref="CbuffTcp.IoMode"/>.
     /// </summary>
     public IoMode IoMode { get; set; } = DefaultIoMode;
 
     /// <summary>
-    /// With <see cref="IoMode.IoThreads"/>: how long an I/O thread may stay inside one connection's callback (or its
+    /// On the I/O threads (<see cref="IoMode.Auto"/> on Linux, or <see cref="IoMode.IoThreads"/>): how long an I/O thread may stay inside one connection's callback (or its
     /// protocol) before that is reported as a blocked thread: a warning naming the thread, the connection and the
     /// callback (log event 44), the metric <c>cbufftcp.io_thread.blocked</c>, and the handler's <c>OnError</c>, once per
     /// stall. Every connection of a blocked I/O thread waits, so a callback there must not block. Checked twice a second,
@@ -62,8 +63,8 @@ public abstract class TcpConnectionOptions
     /// </summary>
     public TimeSpan BlockedThreadWarning { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>The default of <see cref="IoMode"/>; the test suite runs a second time with I/O threads through it.</summary>
-    internal static IoMode DefaultIoMode { get; set; } = IoMode.ThreadPool;
+    /// <summary>The default of <see cref="IoMode"/>; the test suite runs a second time on the thread pool through it.</summary>
+    internal static IoMode DefaultIoMode { get; set; } = IoMode.Auto;
 
     /// <summary>
     /// When true, <see cref="ITcpHandler{TMessage}.OnSent"/> is called for every message written. It costs a record

@@ -74,9 +74,9 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     public EndPoint? LocalEndPoint { get; private set; }
 
     /// <summary>
-    /// The I/O mode plain connections run on since the last start: <see cref="TcpServerOptions"/>' <c>IoMode</c>, or
-    /// <see cref="IoMode.ThreadPool"/> where I/O threads are not available (reported at start). TLS connections always
-    /// use the thread pool.
+    /// The I/O mode plain connections run on since the last start: <see cref="IoMode.IoThreads"/> or
+    /// <see cref="IoMode.ThreadPool"/>, never <see cref="IoMode.Auto"/> (resolved at start; the thread pool where I/O
+    /// threads are not available). TLS connections always use the thread pool.
     /// </summary>
     public IoMode IoModeInUse { get; private set; }
 
@@ -295,21 +295,26 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     }
 
     /// <summary>
-    /// The I/O mode connections get: the one configured, unless I/O threads cannot run here (not Linux, or they
-    /// failed to start), when the thread pool serves instead and the reason is reported once. I/O threads report
-    /// exceptions that escape them (a CbuffTcp bug) through this server while it runs.
+    /// The I/O mode connections get: the one configured, with <see cref="IoMode.Auto"/> resolved. Where I/O threads
+    /// cannot run, the thread pool serves instead: silently for Auto on a platform without them, reported once when
+    /// they were asked for or failed to start. I/O threads report exceptions that escape them (a CbuffTcp bug) through
+    /// this server while it runs.
     /// </summary>
     private IoMode StartIoMode()
     {
-        if (_options.IoMode != IoMode.IoThreads)
+        if (_options.IoMode == IoMode.ThreadPool)
         {
-            return _options.IoMode;
+            return IoMode.ThreadPool;
         }
 
         if (!IoLoops.IsAvailable)
         {
-            var reason = IoLoops.Unavailability;
-            ReportError(logger => Log.IoThreadsUnavailable(logger, reason, IoLoops.StartFailure), $"IoMode.IoThreads is not available here ({reason}): connections use the thread pool.", IoLoops.StartFailure);
+            if (_options.IoMode == IoMode.IoThreads || IoLoops.StartFailure is not null)
+            {
+                var reason = IoLoops.Unavailability;
+                ReportError(logger => Log.IoThreadsUnavailable(logger, reason, IoLoops.StartFailure), $"IoMode.IoThreads is not available here ({reason}): connections use the thread pool.", IoLoops.StartFailure);
+            }
+
             return IoMode.ThreadPool;
         }
 

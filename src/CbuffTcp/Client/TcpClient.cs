@@ -154,7 +154,7 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
         timeout.CancelAfter(_options.ConnectTimeout);
         try
         {
-            if (_options.Tls is null && settings.IoMode == IoMode.IoThreads && IoLoops.IsAvailable)
+            if (_options.Tls is null && settings.UsesIoThreads)
             {
                 return await IoSocket.ConnectAsync(endPoint, settings.NoDelay, timeout.Token).ConfigureAwait(false);
             }

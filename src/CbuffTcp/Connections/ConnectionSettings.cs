@@ -74,9 +74,12 @@ internal sealed record ConnectionSettings(
     /// <summary>Where connections log and count; set by the owner (server or client connector).</summary>
     public ConnectionTelemetry Telemetry { get; init; } = ConnectionTelemetry.None;
 
-    /// <summary>The transport for a plain (not TLS) socket: on an I/O thread when asked for and available, else the runtime's engine.</summary>
+    /// <summary>The transport for a plain (not TLS) socket: on an I/O thread unless the thread pool was asked for or they cannot run, else the runtime's engine.</summary>
     public ConnectionTransport TransportFor(Socket socket) =>
-        IoMode == IoMode.IoThreads && IoLoops.IsAvailable ? new IoSocket(socket) : new SocketTransport(socket);
+        UsesIoThreads ? new IoSocket(socket) : new SocketTransport(socket);
+
+    /// <summary>True when plain sockets run on the I/O threads: asked for (or left to <see cref="IoMode.Auto"/>) and available.</summary>
+    public bool UsesIoThreads => IoMode != IoMode.ThreadPool && IoLoops.IsAvailable;
 
     /// <summary>True when some timeout is on, so a heartbeat has something to check.</summary>
     public bool HasTimeouts => IdleTimeout != Timeout.InfiniteTimeSpan || FrameTimeout != Timeout.InfiniteTimeSpan;

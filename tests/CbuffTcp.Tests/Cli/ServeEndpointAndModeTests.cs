@@ -68,6 +68,19 @@ public class ServeEndpointAndModeTests
         Assert.Equal(payload, await client.ReadExactlyAsync(payload.Length));
     }
 
+#if !THREAD_POOL
+    [Fact]
+    public async Task Without_io_it_serves_on_the_io_threads()
+    {
+        await using var serve = await ServeProcess.StartAsync("--protocol", "line", "--mode", "echo");
+        using var client = await WireClient.ConnectAsync(serve.EndPoint);
+        await client.SendLineAsync("fast path");
+        Assert.Equal("fast path", await client.ReadLineAsync());
+        Assert.Contains("I/O iothreads", serve.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("not available", serve.Output, StringComparison.Ordinal);
+    }
+
+#endif
     [Fact]
     public async Task When_its_io_threads_cannot_start_it_says_so_once_and_serves_on_the_thread_pool()
     {

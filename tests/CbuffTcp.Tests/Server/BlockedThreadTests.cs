@@ -15,13 +15,13 @@ namespace CbuffTcp.Tests.Server;
 public class BlockedThreadTests
 {
     [IoThreadsFact]
-    public async Task A_handler_that_blocks_its_io_thread_is_reported_once_with_its_connection_and_callback()
+    public async Task On_the_default_io_mode_a_handler_that_blocks_its_io_thread_is_reported_once_with_its_connection_and_callback()
     {
         var provider = new FakeLoggerProvider();
         using var logging = LoggerFactory.Create(builder => builder.AddProvider(provider));
         using var meters = new TestMeterFactory();
         var handler = new SleepingHandler(TimeSpan.FromMilliseconds(2000));
-        var options = new TcpServerOptions { IoMode = IoMode.IoThreads, BlockedThreadWarning = TimeSpan.FromMilliseconds(200), LoggerFactory = logging, MeterFactory = meters };
+        var options = new TcpServerOptions { IoMode = IoMode.Auto, BlockedThreadWarning = TimeSpan.FromMilliseconds(200), LoggerFactory = logging, MeterFactory = meters };
         await using var fixture = await ServerFixture<SleepingHandler>.StartAsync(handler, options);
         using var blocked = new MetricCollector<long>(meters, CbuffTcpTelemetry.MeterName, "cbufftcp.io_thread.blocked");
         using var client = await fixture.ConnectAsync();
@@ -65,6 +65,17 @@ public class BlockedThreadTests
         Assert.DoesNotContain(handler.Events, e => e.Kind == "error");
     }
 
+#if !THREAD_POOL
+    [Fact]
+    public void The_default_io_mode_is_auto_and_a_user_who_changes_nothing_runs_on_the_io_threads_with_the_watchdog_on()
+    {
+        // This assembly leaves the library's own default alone (IoModeUnderTest), so these are a user's defaults.
+        Assert.Equal(IoMode.Auto, new TcpServerOptions().IoMode);
+        Assert.Equal(IoMode.Auto, new TcpClientOptions().IoMode);
+        Assert.Equal(TimeSpan.FromSeconds(1), new TcpServerOptions().BlockedThreadWarning);
+    }
+
+#endif
     [Fact]
     public void A_blocked_thread_warning_is_positive_or_infinite()
     {
