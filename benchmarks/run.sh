@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# End-to-end benchmark: CbuffTcp (`cbuff serve`) against three reference servers doing the same framed echo (4-byte
-# big-endian length, then the payload): plain Socket + Pipelines, Kestrel as a raw TCP server, DotNetty. All built in
-# Release, run one at a time on 127.0.0.1, cell by cell with each server in turn (the order rotates each pass), each cell driven by
-# `cbuff bench`, with the loopback ceiling measured by iperf3 in each pass. Writes docs/benchmarks.md.
+# End-to-end benchmark: CbuffTcp (`cbuff serve` with its defaults) against three reference servers doing the same framed
+# echo (4-byte big-endian length, then the payload): plain Socket + Pipelines, Kestrel as a raw TCP server, DotNetty; and a
+# minimal C epoll echo as the floor. All built in Release, run one at a time on 127.0.0.1, cell by cell with each server in
+# turn (the order rotates each pass), each cell driven by `cbuff bench` in two regimes (the thread-pool generator, and a
+# quiet one: cells ending in -q), with the loopback ceiling measured by iperf3 in each pass. TLS cells (tls, handshakes)
+# run CbuffTcp, the sockets server over SslStream and Kestrel with its TLS middleware, on a throwaway certificate made
+# here with openssl. Writes docs/benchmarks.md.
 #
-# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about passes x (6 servers x 6 cells x (seconds+4) + iperf3 + fanout + 6 x idle).
+# Usage: benchmarks/run.sh [passes=3] [seconds per cell=5]     Bounded: about 20 minutes per pass with 5-second cells.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 passes="${1:-3}"
@@ -22,6 +25,11 @@ for ref in Sockets Kestrel DotNetty; do dotnet build "benchmarks/ReferenceServer
 command -v cc >/dev/null 2>&1 || { echo "cc is needed for the C epoll floor (apt-get install gcc)" >&2; exit 1; }
 cc -O2 -pthread -o "$out/epoll-c" benchmarks/ReferenceServers/EpollC/echo.c
 cbuff="src/CbuffTcp.Cli/bin/Release/net10.0/cbuff.dll"
+# A throwaway self-signed certificate for the TLS cells (P-256, as a production server would have).
+command -v openssl >/dev/null 2>&1 || { echo "openssl is needed for the TLS cells (apt-get install openssl)" >&2; exit 1; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out/key.pem" -out "$out/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
+openssl pkcs12 -export -inkey "$out/key.pem" -in "$out/cert.pem" -out "$out/cert.pfx" -passout pass:
+tls=""  # set to the certificate while a TLS cell runs
 
 if ! command -v iperf3 >/dev/null 2>&1; then
   echo "installing iperf3..."
@@ -30,13 +38,14 @@ fi
 
 server_command() {
   case "$1" in
-    cbuff) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0 --io iothreads" ;;
+    # The default configuration (IoMode.Auto: CbuffTcp's I/O threads on Linux); only the limits a load test exceeds are raised.
+    cbuff) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0${tls:+ --tls-cert $tls}" ;;
     cbuff-tp) echo "dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode ${2:-echo} --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0 --io threadpool" ;;
-    sockets) echo "dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port" ;;
+    sockets) echo "dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port $tls" ;;
     # The same sockets server with the runtime's socket continuations run inline on its epoll thread (a process-wide
     # environment switch; handlers then run there, as with CbuffTcp's I/O threads): shown for comparison, not a target.
     sockets-inline) echo "env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port" ;;
-    kestrel) echo "dotnet benchmarks/ReferenceServers/Kestrel/bin/Release/net10.0/ref-kestrel.dll $port" ;;
+    kestrel) echo "dotnet benchmarks/ReferenceServers/Kestrel/bin/Release/net10.0/ref-kestrel.dll $port $tls" ;;
     dotnetty) echo "dotnet benchmarks/ReferenceServers/DotNetty/bin/Release/net10.0/ref-dotnetty.dll $port" ;;
     epoll-c) echo "$out/epoll-c $port" ;;
   esac
@@ -118,11 +127,16 @@ run_iperf3() { # pass: the loopback ceiling, measured in each pass just before t
 }
 
 servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty epoll-c)
-cells=(conns lat pipe mux bulk bulk-tp conns-q lat-q pipe-q mux-q)
+tls_servers=(cbuff sockets kestrel)  # TLS connections of CbuffTcp run on the thread pool in every mode: one column
+cells=(conns lat pipe mux bulk bulk-tp c10k conns-q lat-q pipe-q mux-q c10k-q tls tls-q handshakes handshakes-q)
 cell_args() {
   case "$1" in
     bulk-tp) echo "--connections 1 --size 65536 --depth 4" ;;
     conns) echo "--connections 1000 --size 32 --depth 1" ;;
+    # 10,000 connections from one generator process: 10,000 descriptors each side, under the 20,000 a process may hold.
+    c10k) echo "--connections 10000 --size 32 --depth 1" ;;
+    tls) echo "--connections 100 --size 1024 --depth 16 --tls" ;;
+    handshakes) echo "--mode handshake --connections 16 --size 32 --tls" ;;
     lat) echo "--connections 1 --size 32 --depth 1" ;;
     pipe) echo "--connections 1 --size 32 --depth 64" ;;
     mux) echo "--connections 100 --size 32 --depth 16" ;;
@@ -143,14 +157,18 @@ for pass in $(seq 1 "$passes"); do
   echo "pass $pass of $passes"
   for cell in "${cells[@]}"; do
     if [ "$cell" = bulk ]; then run_iperf3 "$pass"; fi
-    for i in "${!servers[@]}"; do
-      server=${servers[$(( (i + pass - 1) % ${#servers[@]} ))]}
+    cell_servers=("${servers[@]}")
+    tls=""
+    if [[ $cell == tls* || $cell == handshakes* ]]; then cell_servers=("${tls_servers[@]}"); tls="$out/cert.pfx"; fi
+    for i in "${!cell_servers[@]}"; do
+      server=${cell_servers[$(( (i + pass - 1) % ${#cell_servers[@]} ))]}
       start_server "$server"
       # shellcheck disable=SC2046
       run_cell "$server" "$pass" "$cell" $(cell_args "$cell")
       stop_server
     done
   done
+  tls=""
   start_server cbuff broadcast
   run_cell cbuff "$pass" fanout --mode broadcast --connections 1000 --senders 1 --size 32 --depth 64
   stop_server

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 
 namespace CbuffTcp.Cli.Bench;
 
@@ -15,6 +17,7 @@ internal sealed class BenchClient
     private const int SmallRemainder = 4096;
 
     private readonly Socket _socket;
+    private readonly SslStream? _tls;
     private readonly BenchOptions _options;
     private readonly BenchWire _wire;
     private readonly BenchStats _stats;
@@ -27,9 +30,10 @@ internal sealed class BenchClient
     private uint _nextToSend;
     private uint _nextOwnExpected;
 
-    private BenchClient(Socket socket, BenchOptions options, BenchWire wire, BenchStats stats, int index)
+    private BenchClient(Socket socket, SslStream? tls, BenchOptions options, BenchWire wire, BenchStats stats, int index)
     {
         _socket = socket;
+        _tls = tls;
         _options = options;
         _wire = wire;
         _stats = stats;
@@ -59,15 +63,71 @@ internal sealed class BenchClient
         var socket = options.UnixSocket is null
             ? new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
             : new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        SslStream? tls = null;
         try
         {
             await socket.ConnectAsync(options.TargetOf(index), cancellationToken).ConfigureAwait(false);
-            return new BenchClient(socket, options, wire, stats, index);
+            if (options.Tls)
+            {
+                tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+                await tls.AuthenticateAsClientAsync(TlsOptions, cancellationToken).ConfigureAwait(false);
+            }
+
+            return new BenchClient(socket, tls, options, wire, stats, index);
         }
         catch
         {
+            tls?.Dispose();
             socket.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>TLS 1.3 without checking the server's certificate: the benchmark's servers use a throwaway one.</summary>
+#pragma warning disable CA5359 // a load generator against local test servers with self-signed certificates, never a client of real ones
+    private static readonly SslClientAuthenticationOptions TlsOptions = new()
+    {
+        TargetHost = "localhost",
+        EnabledSslProtocols = SslProtocols.Tls13,
+        RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+    };
+#pragma warning restore CA5359
+
+    /// <summary>
+    /// One connection's whole life, for <see cref="BenchMode.Handshake"/>: connects (and shakes hands), sends one
+    /// message, checks its echo, and resets. True when the echo came back exactly.
+    /// </summary>
+    public static async Task<bool> ConnectEchoAndResetAsync(BenchOptions options, BenchWire wire, BenchStats stats, int index, CancellationToken cancellationToken)
+    {
+        var client = await ConnectAsync(options, wire, stats, index, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await client.SendAsync(1).ConfigureAwait(false);
+            var frame = wire.FrameSize;
+            var received = 0;
+            while (received < frame)
+            {
+                var read = await client.ReadAsync(client._receive.AsMemory(received), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    stats.Error($"connection {index}: the server closed the connection before its echo");
+                    return false;
+                }
+
+                received += read;
+            }
+
+            if (!wire.IsExactly(client._receive.AsSpan(0, frame), index, 0))
+            {
+                stats.Error($"connection {index}: its message came back altered");
+                return false;
+            }
+
+            return true;
+        }
+        finally
+        {
+            client.Reset();
         }
     }
 
@@ -121,8 +181,12 @@ internal sealed class BenchClient
     public void Reset()
     {
         _socket.LingerState = new LingerOption(true, 0);
+        _tls?.Dispose();
         _socket.Dispose();
     }
+
+    private ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        _tls is null ? _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken) : _tls.ReadAsync(buffer, cancellationToken);
 
     private async Task ReceiveAsync(CancellationToken stopSending, CancellationToken stop)
     {
@@ -140,7 +204,7 @@ internal sealed class BenchClient
                 (start, end) = (0, end - start);
             }
 
-            var read = await _socket.ReceiveAsync(_receive.AsMemory(end), stop).ConfigureAwait(false);
+            var read = await ReadAsync(_receive.AsMemory(end), stop).ConfigureAwait(false);
             Reads++;
             ReadsOnThreadPool += Thread.CurrentThread.IsThreadPoolThread ? 1 : 0;
             if (read == 0)
@@ -240,7 +304,15 @@ internal sealed class BenchClient
             }
 
             Volatile.Write(ref _nextToSend, _nextToSend + (uint)batch);
-            await _socket.SendAsync(_send.AsMemory(first * _wire.FrameSize, batch * _wire.FrameSize), SocketFlags.None).ConfigureAwait(false);
+            var frames = _send.AsMemory(first * _wire.FrameSize, batch * _wire.FrameSize);
+            if (_tls is null)
+            {
+                await _socket.SendAsync(frames, SocketFlags.None).ConfigureAwait(false);
+            }
+            else
+            {
+                await _tls.WriteAsync(frames).ConfigureAwait(false);
+            }
             count -= batch;
         }
     }

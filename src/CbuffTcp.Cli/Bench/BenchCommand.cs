@@ -58,6 +58,11 @@ internal static class BenchCommand
         {
             // The window is set once everyone is connected; nothing is sent before.
             using var stats = new BenchStats();
+            if (options.Mode == BenchMode.Handshake)
+            {
+                return await BenchHandshakes.RunAsync(options, wire, stats).ConfigureAwait(false);
+            }
+
             using (var connecting = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
             {
                 for (var i = 0; i < options.Connections; i += ConnectsAtOnce)

@@ -10,6 +10,12 @@ internal enum BenchMode
 
     /// <summary>Connects and holds the connections, sending nothing: the server's memory per idle connection.</summary>
     Idle,
+
+    /// <summary>
+    /// New connections per second: each connection in turn connects (with <c>--tls</c>, completes a handshake), sends
+    /// one message, checks its echo and resets, over and over. A message is one whole connection.
+    /// </summary>
+    Handshake,
 }
 
 /// <summary>Where the generator's socket continuations run.</summary>
@@ -42,7 +48,8 @@ internal sealed record BenchOptions(
     string? JsonPath,
     string? PlotPath,
     string? UnixSocket,
-    int[] Ports)
+    int[] Ports,
+    bool Tls)
 {
     /// <summary>The server: its Unix socket when one is given, else its TCP address and port.</summary>
     public EndPoint Target => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
@@ -62,7 +69,7 @@ internal sealed record BenchOptions(
         public static readonly Option<IPAddress> Host = CommandLineOptions.Address("--host", "Server address.", IPAddress.Loopback);
         public static readonly Option<int> Port = CommandLineOptions.Int("--port", "Server port.", 9000, 1, 65535, "a port (1-65535)");
         public static readonly Option<WireProtocol> Protocol = CommandLineOptions.Enum("--protocol", "Wire format.", WireProtocol.Length);
-        public static readonly Option<BenchMode> Mode = CommandLineOptions.Enum("--mode", "echo: each message comes back to its sender. broadcast: each message reaches every client, and every client counts them. idle: connect and hold the connections, sending nothing, for --seconds.", BenchMode.Echo);
+        public static readonly Option<BenchMode> Mode = CommandLineOptions.Enum("--mode", "echo: each message comes back to its sender. broadcast: each message reaches every client, and every client counts them. idle: connect and hold the connections, sending nothing, for --seconds. handshake: each connection connects (with --tls, shakes hands), sends one message, checks its echo and resets, over and over: new connections per second.", BenchMode.Echo);
         public static readonly Option<int> Connections = CommandLineOptions.Int("--connections", "Connections.", 1, 1, 1_000_000, "a count from 1");
         public static readonly Option<int> Senders = CommandLineOptions.Int("--senders", "Connections that send, in broadcast (default: all).", 0, 1, 1_000_000, "a count from 1");
         public static readonly Option<int> Size = CommandLineOptions.Int("--size", "Payload bytes per message.", 32, 0, 64 * 1024 * 1024, "a message size in bytes");
@@ -78,7 +85,9 @@ internal sealed record BenchOptions(
 
         public static readonly Option<string?> Ports = CommandLineOptions.Text("--ports", "Spread the connections round robin over these ports of --host instead of --port (the nodes of a cluster: cbuff serve --redis); the senders come first, so one sender is on the first port.", "P1,P2,...");
 
-        public static IEnumerable<Option> All => [Host, Port, Ports, Unix, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Io, Seconds, Warmup, Json, Plot];
+        public static readonly Option<bool> Tls = new("--tls") { Description = "Speak TLS 1.3 (SslStream; the server's certificate is not checked: a benchmark, not a client)." };
+
+        public static IEnumerable<Option> All => [Host, Port, Ports, Unix, Tls, Protocol, Mode, Connections, Senders, Size, Depth, Rate, Io, Seconds, Warmup, Json, Plot];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -104,7 +113,8 @@ internal sealed record BenchOptions(
             result.GetValue(Cli.Json),
             plot,
             result.GetValue(Cli.Unix),
-            ParsePorts(result.GetValue(Cli.Ports), out var portsError));
+            ParsePorts(result.GetValue(Cli.Ports), out var portsError),
+            result.GetValue(Cli.Tls));
         error = portsError ?? (plot is null ? null : BenchPlot.Check(plot)) ?? options.Validate();
         return error is null ? options : null;
     }
@@ -157,6 +167,11 @@ internal sealed record BenchOptions(
         if (Protocol == WireProtocol.Line && Size == 0)
         {
             return "--protocol line needs --size of at least 1";
+        }
+
+        if (Mode == BenchMode.Handshake && Depth != 1)
+        {
+            return "--mode handshake sends one message per connection: --depth does not apply";
         }
 
         return Rate is not null && Mode != BenchMode.Echo ? "--rate is for --mode echo" : null;
