@@ -31,6 +31,21 @@ internal abstract class ConnectionTransport(EndPoint? remoteEndPoint, EndPoint? 
     /// <summary>Writes all of <paramref name="buffer"/>.</summary>
     public abstract ValueTask SendAsync(ReadOnlyMemory<byte> buffer);
 
+    /// <summary>
+    /// Writes the first <paramref name="count"/> of <paramref name="segments"/>, in order: one write pass of the send
+    /// queue. This writes them one by one; a transport that can gather them into fewer calls does.
+    /// </summary>
+    public virtual ValueTask SendAsync(SendSegment[] segments, int count) =>
+        count == 1 ? SendAsync(segments[0].Memory) : SendEachAsync(segments, count);
+
+    private async ValueTask SendEachAsync(SendSegment[] segments, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await SendAsync(segments[i].Memory).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Graceful end once output is flushed: FIN in both directions, which also ends a pending receive.</summary>
     public abstract void Shutdown();
 

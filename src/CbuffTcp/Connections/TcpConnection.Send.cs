@@ -27,7 +27,7 @@ public sealed partial class TcpConnection<TMessage>
         return result;
     }
 
-    /// <summary>Send queue to transport: sleeps until there is work, then sends everything queued, one call per array of the queue.</summary>
+    /// <summary>Send queue to transport: sleeps until there is work, then sends everything queued (in one gathered call where the transport can).</summary>
     private async Task WriteLoopAsync()
     {
         try
@@ -49,10 +49,7 @@ public sealed partial class TcpConnection<TMessage>
 
                 try
                 {
-                    for (var i = 0; i < outgoing.Count; i++)
-                    {
-                        await _transport.SendAsync(outgoing.Segments[i].Memory).ConfigureAwait(false);
-                    }
+                    await _transport.SendAsync(outgoing.Segments, outgoing.Count).ConfigureAwait(false);
 
                     Volatile.Write(ref _sentMessages, _sentMessages + outgoing.Messages); // the write loop is the only writer
                     Volatile.Write(ref _sentBytes, _sentBytes + outgoing.Length);

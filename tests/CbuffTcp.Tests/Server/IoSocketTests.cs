@@ -1,3 +1,4 @@
+using CbuffTcp.Connections;
 using System.Net;
 using System.Net.Sockets;
 using CbuffTcp.Connections.IoThreads;
@@ -17,6 +18,7 @@ public sealed class IoSocketTests : IAsyncLifetime
 
     private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
     private Socket _peer = null!;
+    private Socket _accepted = null!;
     private IoSocket _socket = null!;
 
     public async Task InitializeAsync()
@@ -25,9 +27,9 @@ public sealed class IoSocketTests : IAsyncLifetime
         _listener.Listen(1);
         _peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 64 * 1024 };
         await _peer.ConnectAsync(_listener.LocalEndPoint!);
-        var accepted = await _listener.AcceptAsync();
-        accepted.NoDelay = true; // as the server sets it: without, Nagle and delayed ACKs crawl through a small window
-        _socket = new IoSocket(accepted);
+        _accepted = await _listener.AcceptAsync();
+        _accepted.NoDelay = true; // as the server sets it: without, Nagle and delayed ACKs crawl through a small window
+        _socket = new IoSocket(_accepted);
     }
 
     public Task DisposeAsync()
@@ -120,6 +122,58 @@ public sealed class IoSocketTests : IAsyncLifetime
 
         await sending.WaitAsync(Timeout);
         Assert.Equal(payload, received);
+    }
+
+    [IoThreadsFact]
+    public async Task A_gathered_send_of_many_arrays_arrives_whole_and_in_order_through_a_full_socket()
+    {
+        // 40 arrays (more than one sendmsg takes), 1 byte to 200 KB, 3 MB in all: partial sends end inside arrays and
+        // between them, and the socket fills many times while the peer reads slowly (a small send buffer, or the kernel
+        // would take it all at once).
+        _accepted.SendBufferSize = 16 * 1024;
+        var random = new Random(11);
+        var segments = new SendSegment[40];
+        var expected = new List<byte>();
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var length = i % 5 == 0 ? 1 + random.Next(16) : random.Next(1, 200_000);
+            var array = new byte[length + random.Next(64)]; // arrays longer than their queued bytes, as pooled ones are
+            random.NextBytes(array);
+            segments[i] = new SendSegment(array, length);
+            expected.AddRange(array.AsSpan(0, length).ToArray());
+        }
+
+        var sending = _socket.SendAsync(segments, segments.Length).AsTask();
+        var received = new byte[expected.Count];
+        var total = 0;
+        using var bound = new CancellationTokenSource(Timeout);
+        while (total < received.Length)
+        {
+            var read = await _peer.ReceiveAsync(received.AsMemory(total, Math.Min(7_000, received.Length - total)), SocketFlags.None, bound.Token);
+            Assert.NotEqual(0, read);
+            total += read;
+        }
+
+        await sending.WaitAsync(Timeout);
+        Assert.Equal(expected.ToArray(), received);
+    }
+
+    [IoThreadsFact]
+    public async Task A_gathered_send_to_a_reset_peer_fails_with_the_sockets_error()
+    {
+        _peer.LingerState = new LingerOption(true, 0);
+        _peer.Dispose(); // RST
+        await Task.Delay(Quiet);
+        var segments = new[] { new SendSegment(new byte[100_000], 100_000), new SendSegment(new byte[100_000], 100_000) };
+
+        var error = await Assert.ThrowsAsync<SocketException>(async () =>
+        {
+            for (var i = 0; i < 10; i++)
+            {
+                await _socket.SendAsync(segments, segments.Length).AsTask().WaitAsync(Timeout);
+            }
+        });
+        Assert.Contains(error.SocketErrorCode, new[] { SocketError.ConnectionReset, SocketError.Shutdown, SocketError.ConnectionAborted });
     }
 
     private static async Task<bool> Completes(Task task, TimeSpan within) => await Task.WhenAny(task, Task.Delay(within)) == task;

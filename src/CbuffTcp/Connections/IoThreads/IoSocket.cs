@@ -206,6 +206,48 @@ internal sealed class IoSocket : ConnectionTransport
         }
     }
 
+    /// <summary>A write pass of several arrays: one <c>sendmsg</c> for them all (up to <see cref="GatheredSend.MaxSegments"/>).</summary>
+    public override ValueTask SendAsync(SendSegment[] segments, int count) =>
+        count == 1 ? SendAsync(segments[0].Memory) : SendGatheredAsync(segments, count);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendGatheredAsync(SendSegment[] segments, int count)
+    {
+        var first = 0;  // the first array not wholly sent
+        var offset = 0; // how much of it is
+        while (first < count)
+        {
+            var snapshot = _writable.Snapshot();
+            var sent = GatheredSend.Send(_socket.SafeHandle, segments.AsSpan(first, count - first), offset, out var errno);
+            if (sent >= 0)
+            {
+                for (offset += (int)sent; first < count && offset >= segments[first].Length; first++)
+                {
+                    offset -= segments[first].Length;
+                }
+
+                continue;
+            }
+
+            if (errno == GatheredSend.Interrupted)
+            {
+                continue;
+            }
+
+            if (errno != GatheredSend.WouldBlock)
+            {
+                // Let the runtime's send meet the same error and report it in its own terms (reset, broken pipe...).
+                await SendAsync(segments[first].Memory[offset..]).ConfigureAwait(false);
+                (first, offset) = (first + 1, 0);
+                continue;
+            }
+
+            // The socket's send buffer is full: wait for the peer to take some (an EPOLLOUT edge).
+            _writable.Drained(snapshot);
+            await _writable.WaitAsync().ConfigureAwait(false);
+        }
+    }
+
     public override void Shutdown() => SocketClosing.Shutdown(_socket); // epoll reports the hang-up: a waiting read wakes
 
     public override void Abort()
