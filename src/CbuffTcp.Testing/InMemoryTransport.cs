@@ -21,6 +21,15 @@ internal sealed class InMemoryTransport : ConnectionTransport
         _outgoing = outgoing;
     }
 
+    /// <summary>How many times the connection waited for data here, and how many reads it made (tests count calls).</summary>
+    public int Waits { get; private set; }
+
+    /// <inheritdoc cref="Waits"/>
+    public int Receives { get; private set; }
+
+    /// <summary>Its reads never wait, as a non-blocking socket's: a read that finds nothing returns <see cref="ConnectionTransport.NothingYet"/>.</summary>
+    public override bool ReceivesWithoutWaiting => true;
+
     /// <summary>Bytes this end has sent that the other end has not read yet.</summary>
     public int Unread => _outgoing.Length;
 
@@ -38,6 +47,7 @@ internal sealed class InMemoryTransport : ConnectionTransport
 
     public override ValueTask<int> WaitForDataAsync()
     {
+        Waits++;
         var waiting = _incoming.WaitForDataAsync();
         return waiting.IsCompletedSuccessfully ? new ValueTask<int>(0) : WaitAsync(waiting);
 
@@ -51,6 +61,7 @@ internal sealed class InMemoryTransport : ConnectionTransport
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer)
     {
         ThrowIfAborted();
+        Receives++;
         var received = _incoming.Read(buffer.Span);
         return new ValueTask<int>(received < 0 ? NothingYet : received);
     }

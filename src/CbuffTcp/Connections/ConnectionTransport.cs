@@ -28,6 +28,13 @@ internal abstract class ConnectionTransport(EndPoint? remoteEndPoint, EndPoint? 
     /// </summary>
     public abstract ValueTask<int> ReceiveAsync(Memory<byte> buffer);
 
+    /// <summary>
+    /// True when <see cref="ReceiveAsync"/> never waits (it returns <see cref="NothingYet"/> instead), so after a read
+    /// that filled its buffer the next read may come before any wait: one call fewer per read while data keeps coming.
+    /// False where a wait is free once data is there (the I/O threads' readiness) or a receive can wait (TLS).
+    /// </summary>
+    public virtual bool ReceivesWithoutWaiting => false;
+
     /// <summary>Writes all of <paramref name="buffer"/>.</summary>
     public abstract ValueTask SendAsync(ReadOnlyMemory<byte> buffer);
 

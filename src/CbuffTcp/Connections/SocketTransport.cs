@@ -20,6 +20,9 @@ internal sealed class SocketTransport : ConnectionTransport
     // A zero-byte receive waits for data without a buffer, so idle connections hold no receive memory (as Kestrel does).
     public override ValueTask<int> WaitForDataAsync() => Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
 
+    // Its receive is non-blocking and never waits: after a full read, read again before a zero-byte wait (one call fewer).
+    public override bool ReceivesWithoutWaiting => true;
+
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer)
     {
         // The socket is non-blocking: this returns at once, with what is there or WouldBlock (then the caller waits).

@@ -20,6 +20,7 @@ public sealed partial class TcpConnection<TMessage>
         var input = new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes);
         var readSize = ConnectionSettings.MinReadSize;
         var readsWithoutWaiting = 0;
+        var readFirst = false; // the last read filled its buffer: more is likely there, so read before waiting
         var dispatching = StartDispatching();
         Exception? error = null;
         DisconnectInfo? ended = null; // the peer's FIN or bad input: closed once what was decoded before it is handled
@@ -27,19 +28,26 @@ public sealed partial class TcpConnection<TMessage>
         {
             while (!IsClosing)
             {
-                var waiting = _transport.WaitForDataAsync();
-                if (waiting.IsCompleted)
+                if (readFirst)
                 {
-                    readsWithoutWaiting++;
+                    readsWithoutWaiting++; // a read that finds nothing says so at once, and the loop waits after all
                 }
                 else
                 {
-                    readsWithoutWaiting = 0;
-                    input.TrimForWait();
-                }
+                    var waiting = _transport.WaitForDataAsync();
+                    if (waiting.IsCompleted)
+                    {
+                        readsWithoutWaiting++;
+                    }
+                    else
+                    {
+                        readsWithoutWaiting = 0;
+                        input.TrimForWait();
+                    }
 
-                _awaitingData = true; // the timeout clocks run from here (after the trim: tests measure memory from it)
-                await waiting.ConfigureAwait(false);
+                    _awaitingData = true; // the timeout clocks run from here (after the trim: tests measure memory from it)
+                    await waiting.ConfigureAwait(false);
+                }
 
                 // Data is there: a socket reads it at once; a TLS record may take a moment longer.
                 var memory = input.GetReadMemory(readSize);
@@ -47,6 +55,7 @@ public sealed partial class TcpConnection<TMessage>
                 var received = receiving.IsCompletedSuccessfully ? receiving.Result : await receiving.ConfigureAwait(false);
                 if (received == ConnectionTransport.NothingYet)
                 {
+                    readFirst = false;
                     continue; // woken with nothing to read after all: wait again (an empty buffer is returned first)
                 }
 
@@ -61,6 +70,7 @@ public sealed partial class TcpConnection<TMessage>
 
                 // Reads that fill their buffer double the next one, so bulk transfers take few calls.
                 readSize = received == memory.Length ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
+                readFirst = received == memory.Length && _transport.ReceivesWithoutWaiting;
                 NoteReceived(received);
                 input.Advance(received);
 

@@ -55,6 +55,38 @@ public class ConnectionCoreTests
     }
 
     [Fact]
+    public async Task After_a_read_that_fills_its_buffer_the_next_read_comes_before_any_wait()
+    {
+        var handler = new EchoHandler();
+        await using var fixture = await InMemoryFixture<EchoHandler>.StartAsync(handler);
+        var (client, serverSide) = InMemoryTransport.CreatePair(new IPEndPoint(IPAddress.Loopback, 40_001), fixture.Host.EndPoint, 2 * 1024 * 1024);
+
+        // 1 MiB of 32 KiB frames is there before the server reads: its reads fill their buffers (4 KiB, doubling to
+        // 256 KiB), and after each full one it reads again at once instead of waiting first.
+        var frame = new byte[4 + 32 * 1024];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(frame, 32 * 1024);
+        for (var i = 0; i < 32; i++)
+        {
+            await client.SendAsync(frame);
+        }
+
+        Assert.NotNull(fixture.Server.AdmitTransport(serverSide));
+        var echoed = 0;
+        var buffer = new byte[64 * 1024];
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (echoed < 32 * frame.Length)
+        {
+            await client.WaitForDataAsync().AsTask().WaitAsync(bound.Token);
+            var read = await client.ReceiveAsync(buffer);
+            echoed += Math.Max(read, 0);
+        }
+
+        Assert.True(serverSide.Receives >= 8, $"{serverSide.Receives} reads");
+        Assert.True(serverSide.Waits * 2 < serverSide.Receives, $"{serverSide.Waits} waits for {serverSide.Receives} reads");
+        client.Abort();
+    }
+
+    [Fact]
     public async Task A_reset_by_the_client_is_reported_as_Reset_and_a_local_abort_as_Aborted()
     {
         var handler = new EchoHandler();
