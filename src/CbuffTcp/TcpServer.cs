@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using CbuffTcp.Connections;
 using CbuffTcp.Connections.IoThreads;
 using CbuffTcp.ScaleOut;
@@ -171,6 +173,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
             throw;
         }
 
+        PrepareCertificateContext();
         _perIp = new PerIpConnectionCounter(_options.MaxConnectionsPerIp);
         ConnectionLimit = LimitConnectionsToDescriptors(_options.MaxConnections);
         _heartbeat = ConnectionHeartbeat<TMessage>.StartIfNeeded(_settings, _clients.GetSnapshot);
@@ -320,6 +323,18 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
 
         IoLoop.UnexpectedError += ReportIoThreadError;
         return IoMode.IoThreads;
+    }
+
+    /// <summary>
+    /// With only <c>ServerCertificate</c> set, SslStream would build the certificate's chain again at every handshake:
+    /// build it once here, as Kestrel does (offline: no download of missing intermediates during a start).
+    /// </summary>
+    private void PrepareCertificateContext()
+    {
+        if (_options.Tls is { ServerCertificateContext: null, ServerCertificateSelectionCallback: null, ServerCertificate: X509Certificate2 certificate } tls)
+        {
+            tls.ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
+        }
     }
 
     private void ReportIoThreadError(Exception exception) =>
