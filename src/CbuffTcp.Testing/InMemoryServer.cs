@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Sockets;
+using CbuffTcp.Connections;
 
 namespace CbuffTcp.Testing;
 
@@ -46,15 +48,29 @@ public sealed class InMemoryServer<TMessage> : IAsyncDisposable
     /// the server in memory, or one handler class on both sides.
     /// </summary>
     /// <param name="handler">The client's handler.</param>
-    /// <param name="options">Client options (its send queue, timeouts, a fake clock); TLS is ignored.</param>
+    /// <param name="options">Client options (its send queue, timeouts, a fake clock, reconnecting: each reconnect is a new in-memory connection, refused while the server is stopped); TLS is ignored.</param>
     /// <param name="remoteEndPoint">The client's address as the server sees it.</param>
     public async Task<TcpClient<TMessage>> ConnectClientAsync(ITcpHandler<TMessage> handler, TcpClientOptions? options = null, IPEndPoint? remoteEndPoint = null)
     {
-        var (client, serverSide) = InMemoryTransport.CreatePair(remoteEndPoint ?? NextEndPoint(), EndPoint, InMemoryServer.DefaultBufferSize);
         var tcpClient = new TcpClient<TMessage>(_protocol, handler, options);
-        Server.AdmitTransport(serverSide);
-        await tcpClient.ConnectAsync(client).ConfigureAwait(false);
+        await tcpClient.ConnectAsync(_ => Task.FromResult<ConnectionTransport>(ConnectTransport(remoteEndPoint))).ConfigureAwait(false);
         return tcpClient;
+    }
+
+    /// <summary>
+    /// One in-memory connection for a client (its first or a reconnect): refused, as a socket's connect would be, while
+    /// the server is not running.
+    /// </summary>
+    private InMemoryTransport ConnectTransport(IPEndPoint? remoteEndPoint)
+    {
+        if (Server.Status != ServerStatus.Running)
+        {
+            throw new SocketException((int)SocketError.ConnectionRefused);
+        }
+
+        var (client, serverSide) = InMemoryTransport.CreatePair(remoteEndPoint ?? NextEndPoint(), EndPoint, InMemoryServer.DefaultBufferSize);
+        Server.AdmitTransport(serverSide);
+        return client;
     }
 
     /// <summary>Stops the server gracefully, as <see cref="TcpServer{TMessage}.StopAsync"/>.</summary>

@@ -180,6 +180,15 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
     public override string ToString() => $"#{Id} {RemoteEndPoint}";
 
     /// <summary>
+    /// Runs after <c>OnConnectedAsync</c>, before the loops start: what it queues goes out right behind what
+    /// <c>OnConnectedAsync</c> queued. A client's, for its reconnect handshake and outbox; null on a server.
+    /// </summary>
+    internal Func<TcpConnection<TMessage>, ValueTask>? AfterConnected { get; init; }
+
+    /// <summary>Appends what <paramref name="outbox"/> holds to this connection's queue, past its limits (the outbox has its own).</summary>
+    internal bool TakeOutbox(SendQueue outbox) => _sendQueue.AppendAllOf(outbox);
+
+    /// <summary>
     /// True once <c>OnConnectedAsync</c> has completed. Broadcasts skip connections that are not yet ready, so no
     /// client sees a broadcast before what its own <c>OnConnectedAsync</c> sent (a welcome, say).
     /// </summary>
@@ -211,6 +220,11 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
             Log.ClientConnected(telemetry.Logger, Id, RemoteEndPoint);
             if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
             {
+                if (AfterConnected is { } afterConnected)
+                {
+                    await afterConnected(this).ConfigureAwait(false); // a reconnecting client's outbox joins the queue here
+                }
+
                 _ready = true;
                 var writing = WriteLoopAsync();
                 await ReceiveLoopAsync().ConfigureAwait(false);

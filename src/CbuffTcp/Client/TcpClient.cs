@@ -14,8 +14,11 @@ namespace CbuffTcp;
 /// connects of this instance (1, 2, …).
 /// </summary>
 /// <typeparam name="TMessage">The protocol's message type.</typeparam>
-/// <remarks>Thread-safe. After a connection ends, <c>ConnectAsync</c> may be called again.</remarks>
-public sealed class TcpClient<TMessage> : IAsyncDisposable
+/// <remarks>
+/// Thread-safe. After a connection ends (and, with <see cref="TcpClientOptions.Reconnect"/>, the client has stopped
+/// reconnecting), <c>ConnectAsync</c> may be called again.
+/// </remarks>
+public sealed partial class TcpClient<TMessage> : IAsyncDisposable
 {
     private readonly IProtocol<TMessage> _protocol;
     private readonly ITcpHandler<TMessage> _handler;
@@ -49,7 +52,10 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
     /// <summary>True while connected and not closing.</summary>
     public bool IsConnected => _connection is { IsClosing: false } && !_completion.IsCompleted;
 
-    /// <summary>Completes when the current connection has ended and its <c>OnDisconnectedAsync</c> has run.</summary>
+    /// <summary>
+    /// Completes when the connection has ended and its <c>OnDisconnectedAsync</c> has run; with
+    /// <see cref="TcpClientOptions.Reconnect"/>, when the client stops reconnecting (closed, or out of attempts).
+    /// </summary>
     public Task Completion => _completion;
 
     /// <summary>Bytes queued or being written now.</summary>
@@ -79,25 +85,70 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
         return ConnectCoreAsync((client, settings, token) => client.ConnectTransportAsync(endPoint, settings, token), cancellationToken);
     }
 
-    /// <summary>Starts a connection over a transport made elsewhere (the in-memory one of CbuffTcp.Testing).</summary>
-    internal Task ConnectAsync(ConnectionTransport transport) =>
-        ConnectCoreAsync((_, _, _) => Task.FromResult(transport), CancellationToken.None);
+    /// <summary>
+    /// Starts a connection over transports made elsewhere (the in-memory ones of CbuffTcp.Testing): <paramref name="connect"/>
+    /// makes one for the first connect and one for each reconnect.
+    /// </summary>
+    internal Task ConnectAsync(Func<CancellationToken, Task<ConnectionTransport>> connect) =>
+        ConnectCoreAsync((_, _, token) => connect(token), CancellationToken.None);
 
     /// <summary>
     /// Packs <paramref name="message"/> and queues it (<see cref="TcpConnection{TMessage}.Send(in TMessage)"/> of the
-    /// current connection). Never blocks; <see cref="SendResult.Closed"/> when not connected.
+    /// current connection). Never blocks. When not connected: <see cref="SendResult.Closed"/>, or, while reconnecting
+    /// with an outbox, <see cref="SendResult.Queued"/> into the outbox (<see cref="SendResult.QueueFull"/> when full).
     /// </summary>
-    public SendResult Send(in TMessage message) => _connection is { } connection ? connection.Send(message) : SendResult.Closed;
+    public SendResult Send(in TMessage message)
+    {
+        if (_options.Reconnect is null)
+        {
+            return _connection is { } connection ? connection.Send(message) : SendResult.Closed;
+        }
 
-    /// <summary>Queues <paramref name="messages"/> all or none (<see cref="TcpConnection{TMessage}.Send(ReadOnlySpan{TMessage})"/>).</summary>
-    public SendResult Send(ReadOnlySpan<TMessage> messages) => _connection is { } connection ? connection.Send(messages) : SendResult.Closed;
+        if (_sendsGoDirect && _connection is { } current && current.Send(message) is var result && result != SendResult.Closed)
+        {
+            return result;
+        }
+
+        var client = this;
+        return _packer.Pack(message, ref client, static (ref TcpClient<TMessage> c, PackBuffer packed) => c.EnqueueWhileReconnecting(packed));
+    }
+
+    /// <summary>
+    /// Queues <paramref name="messages"/> all or none (<see cref="TcpConnection{TMessage}.Send(ReadOnlySpan{TMessage})"/>);
+    /// while reconnecting with an outbox, into the outbox, as <see cref="Send(in TMessage)"/>.
+    /// </summary>
+    public SendResult Send(ReadOnlySpan<TMessage> messages)
+    {
+        if (_options.Reconnect is null)
+        {
+            return _connection is { } connection ? connection.Send(messages) : SendResult.Closed;
+        }
+
+        if (_sendsGoDirect && _connection is { } current && current.Send(messages) is var result && result != SendResult.Closed)
+        {
+            return result;
+        }
+
+        if (messages.IsEmpty)
+        {
+            return SendResult.Queued;
+        }
+
+        var send = new OutboxBatch(this);
+        _packer.PackAll(messages, ref send, static (ref OutboxBatch s, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => s.Result = s.Client.EnqueueWhileReconnecting(packed, lengths));
+        return send.Result;
+    }
 
     /// <summary>
     /// Closes gracefully: flushes what was queued, closes the socket, and completes once <c>OnDisconnectedAsync</c>
-    /// has run with <see cref="DisconnectReason.ClosedLocally"/> and <paramref name="reason"/>.
+    /// has run with <see cref="DisconnectReason.ClosedLocally"/> and <paramref name="reason"/>. With
+    /// <see cref="TcpClientOptions.Reconnect"/>, also stops reconnecting at once (a wait or an attempt under way ends),
+    /// dropping what the outbox holds.
     /// </summary>
     public Task CloseAsync(string reason = "closed by client")
     {
+        _closedByUser = true;
+        _stopReconnecting?.Cancel();
         _connection?.Close(reason);
         return _completion;
     }
@@ -112,7 +163,7 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
         var settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, metrics: null) };
         lock (_lock)
         {
-            if (_connecting || (_connection is not null && !_completion.IsCompleted))
+            if (_connecting || !_completion.IsCompleted)
             {
                 throw new InvalidOperationException("Already connected or connecting; close the connection before connecting again.");
             }
@@ -123,12 +174,14 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
         try
         {
             var transport = await connect(this, settings, cancellationToken).ConfigureAwait(false);
-            var connection = new TcpConnection<TMessage>(Interlocked.Increment(ref _connects), transport, _protocol, _handler, _packer, settings);
-            Log.ConnectorConnected(settings.Telemetry.Logger, connection.RemoteEndPoint, connection.Id);
+            var connection = NewConnection(transport, settings, attempts: 0);
             lock (_lock)
             {
+                _closedByUser = false;
                 _connection = connection;
-                _completion = RunAsync(connection, settings);
+                _completion = _options.Reconnect is { } reconnect
+                    ? RunReconnectingAsync(connection, settings, reconnect, (token) => connect(this, settings, token))
+                    : RunAsync(connection, settings);
             }
         }
         finally
@@ -138,6 +191,17 @@ public sealed class TcpClient<TMessage> : IAsyncDisposable
                 _connecting = false;
             }
         }
+    }
+
+    /// <summary>A connection to the server: after a reconnect (<paramref name="attempts"/> &gt; 0), or with an outbox, it runs the client's step after <c>OnConnectedAsync</c>.</summary>
+    private TcpConnection<TMessage> NewConnection(ConnectionTransport transport, ConnectionSettings settings, int attempts)
+    {
+        var connection = new TcpConnection<TMessage>(Interlocked.Increment(ref _connects), transport, _protocol, _handler, _packer, settings)
+        {
+            AfterConnected = _options.Reconnect is null ? null : c => ConnectedAgainAsync(c, attempts),
+        };
+        Log.ConnectorConnected(settings.Telemetry.Logger, connection.RemoteEndPoint, connection.Id);
+        return connection;
     }
 
     private static async Task RunAsync(TcpConnection<TMessage> connection, ConnectionSettings settings)

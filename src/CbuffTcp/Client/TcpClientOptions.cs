@@ -18,10 +18,17 @@ public sealed class TcpClientOptions : TcpConnectionOptions
     /// <summary>How long the TLS handshake may take. Defaults to 10 seconds.</summary>
     public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// When set, a lost connection is connected again, with backoff, and messages sent meanwhile wait in a bounded
+    /// outbox (see <see cref="ReconnectOptions"/>). Defaults to null: a lost connection stays lost.
+    /// </summary>
+    public ReconnectOptions? Reconnect { get; set; }
+
     internal override void Validate()
     {
         base.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero, nameof(ConnectTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TlsHandshakeTimeout, TimeSpan.Zero, nameof(TlsHandshakeTimeout));
+        Reconnect?.Validate();
     }
 }

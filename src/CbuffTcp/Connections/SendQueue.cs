@@ -68,6 +68,18 @@ internal sealed class SendQueue
         }
     }
 
+    /// <summary>Messages queued or being written now.</summary>
+    public int QueuedMessages
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _pendingMessages + _inFlightMessages;
+            }
+        }
+    }
+
     /// <summary>Bytes queued or being written now.</summary>
     public int QueuedBytes
     {
@@ -141,6 +153,52 @@ internal sealed class SendQueue
         }
 
         return SendResult.Queued;
+    }
+
+    /// <summary>
+    /// Appends everything <paramref name="outbox"/> holds (a reconnecting client's messages sent while disconnected),
+    /// as its arrays, with no copy, past this queue's limits: the outbox was bounded by its own. False, leaving the
+    /// outbox as it was, when this queue no longer takes messages.
+    /// </summary>
+    public bool AppendAllOf(SendQueue outbox)
+    {
+        bool wake;
+        lock (outbox._lock)
+        {
+            lock (_lock)
+            {
+                if (_completed)
+                {
+                    return false;
+                }
+
+                for (var i = 0; i < outbox._segmentCount; i++)
+                {
+                    AddSegment(outbox._segments[i].Array, outbox._segments[i].Length);
+                }
+
+                _pendingBytes += outbox._pendingBytes;
+                _pendingMessages += outbox._pendingMessages;
+                if (outbox._pendingLengths is { } lengths)
+                {
+                    _pendingLengths?.AddRange(lengths);
+                    lengths.Clear();
+                }
+
+                outbox._segmentCount = 0;
+                outbox._pendingBytes = 0;
+                outbox._pendingMessages = 0;
+                wake = _writerWaiting && _pendingMessages > 0;
+                _writerWaiting &= !wake;
+            }
+        }
+
+        if (wake)
+        {
+            WakeWriter();
+        }
+
+        return true;
     }
 
     /// <summary>

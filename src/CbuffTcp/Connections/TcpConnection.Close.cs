@@ -30,6 +30,9 @@ public sealed partial class TcpConnection<TMessage>
         _transport.Abort();
     }
 
+    /// <summary>Why the connection is closing or closed; null while nothing has closed it (reading it records nothing).</summary>
+    internal DisconnectReason? ClosedFor => Volatile.Read(ref _closed)?.Info.Reason;
+
     /// <summary>The reason the connection closed for; <see cref="DisconnectReason.RemoteClosed"/> when nothing recorded one.</summary>
     private DisconnectInfo CloseReason
     {

@@ -72,6 +72,21 @@ internal static partial class Log
     [LoggerMessage(30, LogLevel.Information, "Connected to {RemoteEndPoint} as client {ClientId}")]
     public static partial void ConnectorConnected(ILogger logger, EndPoint? remoteEndPoint, long clientId);
 
+    [LoggerMessage(31, LogLevel.Information, "Reconnecting: attempt {Attempt} in {DelayMilliseconds} ms{LastError}")]
+    private static partial void ConnectorReconnectingCore(ILogger logger, int attempt, long delayMilliseconds, string lastError);
+
+    public static void ConnectorReconnecting(ILogger logger, int attempt, long delayMilliseconds, string lastError) =>
+        ConnectorReconnectingCore(logger, attempt, delayMilliseconds, lastError.Length == 0 ? string.Empty : $" (the last failed: {lastError})");
+
+    [LoggerMessage(32, LogLevel.Information, "Reconnected to {RemoteEndPoint} as client {ClientId} after {Attempts} attempts")]
+    public static partial void ConnectorReconnected(ILogger logger, EndPoint? remoteEndPoint, long clientId, int attempts);
+
+    [LoggerMessage(33, LogLevel.Warning, "Gave up reconnecting after {Attempts} attempts, dropping {DroppedMessages} messages of the outbox; the last failed: {LastError}")]
+    public static partial void ConnectorGaveUp(ILogger logger, int attempts, int droppedMessages, string lastError);
+
+    [LoggerMessage(34, LogLevel.Error, "The handler's {Callback} threw: {Error}")]
+    public static partial void ReconnectCallbackFailed(ILogger logger, string callback, string error, Exception exception);
+
     [LoggerMessage(44, LogLevel.Warning, "{Thread} has been inside client {ClientId} ({RemoteEndPoint})'s {Callback} for {StuckMilliseconds} ms: a callback on the I/O threads blocks every connection of its thread")]
     public static partial void IoThreadBlocked(ILogger logger, string thread, long clientId, EndPoint? remoteEndPoint, string callback, long stuckMilliseconds);
 

@@ -53,7 +53,8 @@ public sealed partial class ServeProcess : IAsyncDisposable
     {
         // A test that names its own I/O mode keeps it; the others run in the mode under test.
         string[] ioMode = args.Contains("--io") ? [] : IoModeUnderTest.ServeArguments;
-        var process = Start(["serve", "--host", "127.0.0.1", "--port", "0", .. ioMode, .. args], maxOpenFiles, terminal, runtimeSetting);
+        string[] port = args.Contains("--port") ? [] : ["--port", "0"]; // a free port, unless the test needs one again
+        var process = Start(["serve", "--host", "127.0.0.1", .. port, .. ioMode, .. args], maxOpenFiles, terminal, runtimeSetting);
         var serve = new ServeProcess(process);
         process.OutputDataReceived += (_, e) => serve.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => serve.OnLine(e.Data);
