@@ -1,6 +1,7 @@
-// A line-based chat room on the .NET generic host: options from appsettings.json, logs through ILogger, and the
-// server's metrics exported every 10 s by OpenTelemetry's console exporter.
+// A line-based chat room on the .NET generic host: options from appsettings.json, logs through ILogger, the server's
+// metrics exported every 10 s by OpenTelemetry's console exporter, and its health check answered on a TCP probe port.
 // Run: dotnet run --project samples/HostedChat      then, in two terminals: nc 127.0.0.1 9000
+//      health: nc 127.0.0.1 9001                      (publishes as Native AOT too: dotnet publish -p:PublishAot=true)
 using System.Buffers;
 using System.Text;
 using CbuffTcp;
@@ -14,7 +15,9 @@ using OpenTelemetry.Metrics;
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Services.AddCbuffTcpServer<ReadOnlySequence<byte>>()
     .UseProtocol(new LineProtocol(maxLineLength: 4096))
-    .UseHandler<ChatHandler>();
+    .UseHandler<ChatHandler>()
+    .AddHealthCheck(); // healthy while running; degraded near the connection limit; unhealthy when stopped
+builder.Services.AddHostedService<HealthProbe>();
 builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddMeter(CbuffTcpTelemetry.MeterName)
     .AddConsoleExporter((_, reader) => reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 10_000));

@@ -1,5 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace CbuffTcp.Hosting;
 
@@ -16,7 +18,7 @@ public sealed class CbuffTcpServerBuilder<TMessage>
     public IServiceCollection Services { get; }
 
     /// <summary>Uses <typeparamref name="TProtocol"/>, built by dependency injection, as the server's protocol.</summary>
-    public CbuffTcpServerBuilder<TMessage> UseProtocol<TProtocol>()
+    public CbuffTcpServerBuilder<TMessage> UseProtocol<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TProtocol>()
         where TProtocol : class, IProtocol<TMessage>
     {
         Services.Replace(ServiceDescriptor.Singleton<IProtocol<TMessage>, TProtocol>());
@@ -35,7 +37,7 @@ public sealed class CbuffTcpServerBuilder<TMessage>
     /// Uses <typeparamref name="THandler"/>, built by dependency injection, as the server's handler. It replies and
     /// broadcasts through the connection each callback receives, so it needs no reference to the server.
     /// </summary>
-    public CbuffTcpServerBuilder<TMessage> UseHandler<THandler>()
+    public CbuffTcpServerBuilder<TMessage> UseHandler<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] THandler>()
         where THandler : class, ITcpHandler<TMessage>
     {
         Services.TryAddSingleton<THandler>();
@@ -48,6 +50,31 @@ public sealed class CbuffTcpServerBuilder<TMessage>
     {
         ArgumentNullException.ThrowIfNull(configure);
         Services.Configure(configure);
+        return this;
+    }
+
+    /// <summary>
+    /// Registers the server's health check (Microsoft.Extensions.Diagnostics.HealthChecks): healthy while running;
+    /// degraded from <paramref name="degradedAtConnectionRatio"/> of its connection limit, or while its backplane is
+    /// unavailable; unhealthy (the registration's failure status) when not running. Its data: status, clients,
+    /// connection_limit, and in a cluster cluster_connected and node_id. See docs/hosting.md.
+    /// </summary>
+    /// <param name="name">The check's name in reports.</param>
+    /// <param name="degradedAtConnectionRatio">The share of <c>ConnectionLimit</c> in use from which the server reports degraded (0 to 1].</param>
+    /// <param name="tags">Tags to filter checks by (a readiness probe's, say).</param>
+    public CbuffTcpServerBuilder<TMessage> AddHealthCheck(string name = "cbufftcp", double degradedAtConnectionRatio = 0.9, IEnumerable<string>? tags = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (!(degradedAtConnectionRatio > 0 && degradedAtConnectionRatio <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(degradedAtConnectionRatio), degradedAtConnectionRatio, "A share of the connection limit, above 0 and at most 1.");
+        }
+
+        Services.AddHealthChecks().Add(new HealthCheckRegistration(
+            name,
+            sp => new CbuffTcpHealthCheck<TMessage>(sp.GetRequiredService<TcpServer<TMessage>>(), degradedAtConnectionRatio),
+            failureStatus: HealthStatus.Unhealthy,
+            tags));
         return this;
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -22,6 +23,15 @@ public static class CbuffTcpServiceCollectionExtensions
     /// closes clients.
     /// </summary>
     /// <returns>A builder: call <c>UseProtocol</c> and <c>UseHandler</c> on it.</returns>
+    // Configuration binding reflects over the options' properties: these keep them in a trimmed or Native AOT build,
+    // and the types bound are classes with scalar properties (numbers, booleans, strings, TimeSpan, enums), which need
+    // no code generated at run time. (The binder's source generator would walk Tls' certificate types and fail.)
+    // samples/HostedChat is published with PublishAot in CI and reads its settings from appsettings.json.
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicProperties | DynamicallyAccessedMemberTypes.PublicParameterlessConstructor, typeof(CbuffTcpHostOptions))]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicProperties | DynamicallyAccessedMemberTypes.PublicParameterlessConstructor, typeof(TcpServerOptions))]
+    [DynamicDependency(DynamicallyAccessedMemberTypes.PublicProperties, typeof(TcpConnectionOptions))]
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The bound types' properties are kept by the DynamicDependency attributes above.")]
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Only scalar properties are bound: no generic instantiation is made at run time.")]
     public static CbuffTcpServerBuilder<TMessage> AddCbuffTcpServer<TMessage>(this IServiceCollection services, string configSectionPath = DefaultSection)
     {
         ArgumentNullException.ThrowIfNull(services);

@@ -42,8 +42,8 @@ public partial class SampleTests
     [Fact]
     public async Task HostedChat_reads_its_appsettings_and_relays_between_clients()
     {
-        // Port 0 from the command line (it overrides appsettings.json); everything else as shipped.
-        using var sample = StartSample("HostedChat", "--CbuffTcp:Port=0");
+        // Ports 0 from the command line (they override appsettings.json); everything else as shipped.
+        using var sample = StartSample("HostedChat", "--CbuffTcp:Port=0", "--Health:Port=0");
         try
         {
             var port = await ReadListeningPortAsync(sample);
@@ -56,6 +56,12 @@ public partial class SampleTests
 
             await alice.SendLineAsync("hi bob");
             Assert.EndsWith(": hi bob", await bob.ReadLineAsync(), StringComparison.Ordinal);
+
+            // Its health check, on the TCP probe port: running, 2 of 1000 connections.
+            var healthPort = await ReadHealthPortAsync(sample);
+            using var probe = await WireClient.ConnectAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, healthPort));
+            Assert.Equal("Healthy", await probe.ReadLineAsync());
+            Assert.Contains("cbufftcp: Healthy (Running: 2 of 1000 connections.)", await probe.ReadLineAsync(), StringComparison.Ordinal);
         }
         finally
         {
@@ -80,6 +86,23 @@ public partial class SampleTests
 
         throw new InvalidOperationException("HostedChat ended without listening:\n" + string.Join('\n', seen));
     }
+
+    /// <summary>HostedChat's health probe logs "health probe on ADDRESS:PORT" once it listens.</summary>
+    private static async Task<int> ReadHealthPortAsync(Process sample)
+    {
+        while (await sample.StandardOutput.ReadLineAsync().WaitAsync(Bound) is { } line)
+        {
+            if (HealthProbeListening().Match(line) is { Success: true } match)
+            {
+                return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new InvalidOperationException("HostedChat ended without its health probe listening");
+    }
+
+    [GeneratedRegex(@"health probe on 127\.0\.0\.1:(\d+)")]
+    private static partial Regex HealthProbeListening();
 
     private static Process StartSample(string name, params string[] args)
     {
