@@ -33,6 +33,7 @@ internal static class ServeCommand
             IdleTimeout = options.IdleTimeout,
             FrameTimeout = options.FrameTimeout,
             IoMode = options.Io,
+            ProxyProtocol = options.ProxyProtocol,
             Backplane = options.Redis is { } redis ? new Redis.RedisBackplane(new Redis.RedisBackplaneOptions { Configuration = redis, ChannelPrefix = options.RedisPrefix }) : null,
         };
 

@@ -35,7 +35,8 @@ internal sealed record ServeOptions(
     string? UnixSocket,
     bool AsyncReceive,
     string? Redis,
-    string RedisPrefix)
+    string RedisPrefix,
+    ProxyProtocolOptions? ProxyProtocol)
 {
     /// <summary>Where to listen: the Unix socket when one is given, else the TCP address and port.</summary>
     public EndPoint ListenEndPoint => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
@@ -66,8 +67,12 @@ internal sealed record ServeOptions(
         public static readonly Option<string?> Redis = CommandLineOptions.Text("--redis", "Join the other cbuff serve processes on this Redis (HOST:PORT, or any StackExchange.Redis configuration) into one server: broadcasts, the chat room and its /who span every node. Runs on alone while Redis is away.", "HOST:PORT");
         public static readonly Option<string> RedisPrefix = new("--redis-prefix") { Description = "The channel and key prefix on Redis: nodes with the same prefix form one server.", HelpName = "PREFIX", DefaultValueFactory = _ => "cbuff" };
 
+        public static readonly Option<bool> ProxyProtocol = new("--proxy-protocol") { Description = "Read a PROXY protocol header (v1 or v2) from trusted load balancers (--trusted-proxy): connections then show the real client's address. A header from anyone else closes the connection." };
+        public static readonly Option<string[]> TrustedProxy = new("--trusted-proxy") { Description = "A load balancer whose PROXY headers are believed: an address or a CIDR network (10.0.0.0/8). Repeat it, or separate with commas.", HelpName = "CIDR", AllowMultipleArgumentsPerToken = true };
+        public static readonly Option<bool> ProxyProtocolRequired = new("--proxy-protocol-required") { Description = "With --proxy-protocol: refuse connections that do not start with a header from a trusted proxy." };
+
         public static IEnumerable<Option> All =>
-            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix];
+            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix, ProxyProtocol, TrustedProxy, ProxyProtocolRequired];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -78,11 +83,13 @@ internal sealed record ServeOptions(
         var tlsCertificate = result.GetValue(Cli.TlsCertificate);
         var tlsPassword = result.GetValue(Cli.TlsPassword);
         var unix = result.GetValue(Cli.Unix);
-        error = mode == ServeMode.Chat && protocol != WireProtocol.Line ? "--mode chat needs --protocol line"
+        var proxy = ParseProxyProtocol(result, out var proxyError);
+        error = proxyError ?? (mode == ServeMode.Chat && protocol != WireProtocol.Line ? "--mode chat needs --protocol line"
             : tlsPassword is not null && tlsCertificate is null ? "--tls-password needs --tls-cert"
             : unix is not null && (unix.Length == 0 || unix.Length > 107) ? "--unix needs a socket path of 1 to 107 bytes"
             : result.GetValue(Cli.RedisPrefix) is not { Length: > 0 } ? "--redis-prefix needs a prefix of at least one character"
-            : null;
+            : proxy is not null && tlsCertificate is not null ? "--proxy-protocol and --tls-cert do not go together yet: terminate TLS at the proxy"
+            : null);
         return error is not null ? null : new ServeOptions(
             result.GetValue(Cli.Host)!,
             result.GetValue(Cli.Port),
@@ -100,7 +107,42 @@ internal sealed record ServeOptions(
             unix,
             result.GetValue(Cli.AsyncReceive),
             result.GetValue(Cli.Redis),
-            result.GetValue(Cli.RedisPrefix)!);
+            result.GetValue(Cli.RedisPrefix)!,
+            proxy);
+    }
+
+    /// <summary>--proxy-protocol with its trusted proxies, or null when off; an error for a proxy that does not parse.</summary>
+    private static ProxyProtocolOptions? ParseProxyProtocol(ParseResult result, out string? error)
+    {
+        error = null;
+        var trusted = (result.GetValue(Cli.TrustedProxy) ?? []).SelectMany(t => t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+        if (!result.GetValue(Cli.ProxyProtocol))
+        {
+            error = trusted.Count > 0 || result.GetValue(Cli.ProxyProtocolRequired) ? "--trusted-proxy and --proxy-protocol-required need --proxy-protocol" : null;
+            return null;
+        }
+
+        if (trusted.Count == 0)
+        {
+            error = "--proxy-protocol needs --trusted-proxy (an address or CIDR network): a header from anyone else is refused";
+            return null;
+        }
+
+        var options = new ProxyProtocolOptions { Required = result.GetValue(Cli.ProxyProtocolRequired) };
+        foreach (var proxy in trusted)
+        {
+            try
+            {
+                options.Trust(proxy);
+            }
+            catch (FormatException)
+            {
+                error = $"--trusted-proxy: '{proxy}' is neither an IP address nor a CIDR network (10.0.0.0/8)";
+                return null;
+            }
+        }
+
+        return options;
     }
 
     private static TimeSpan Seconds(int seconds) => seconds == 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(seconds);

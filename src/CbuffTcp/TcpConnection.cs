@@ -75,7 +75,7 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
     public long Id { get; }
 
     /// <summary>The peer's address: the client's on a server, the server's on a client (the seed's <c>clientAddr</c>).</summary>
-    public EndPoint? RemoteEndPoint { get; }
+    public EndPoint? RemoteEndPoint { get; private set; }
 
     /// <summary>This side's address of the connection.</summary>
     public EndPoint? LocalEndPoint { get; }
@@ -84,7 +84,7 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
     /// The peer's IP address as text, IPv4-mapped addresses shown as IPv4 (the seed's <c>clientIP</c>); for a Unix
     /// domain socket, its path (often empty for a client's unnamed socket); for the in-memory transport, its name.
     /// </summary>
-    public string RemoteAddress => field ??= DescribeAddress(RemoteEndPoint);
+    public string RemoteAddress => _remoteAddress ??= DescribeAddress(RemoteEndPoint);
 
     /// <summary>When the connection was accepted or established, on the options' <see cref="TcpConnectionOptions.TimeProvider"/>.</summary>
     public DateTimeOffset ConnectedAt { get; }
@@ -217,8 +217,20 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
         {
             var telemetry = _settings.Telemetry;
             var started = _lastReceived = _settings.TimeProvider.GetTimestamp();
-            Log.ClientConnected(telemetry.Logger, Id, RemoteEndPoint);
-            if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
+
+            // Behind a load balancer, its PROXY header names the client first: everything from here on sees that client.
+            var admitted = _settings.ProxyProtocol is not { } proxy || await ReadProxyHeaderAsync(proxy).ConfigureAwait(false);
+            if (admitted)
+            {
+                Log.ClientConnected(telemetry.Logger, Id, RemoteEndPoint);
+            }
+
+            if (!admitted)
+            {
+                // Refused before any handler call (reported by the server): nothing was read, nothing to flush.
+                _transport.Abort();
+            }
+            else if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
             {
                 if (AfterConnected is { } afterConnected)
                 {
@@ -254,11 +266,14 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
                 _owner?.Closing(this);
             }
 
-            Log.ClientDisconnected(telemetry.Logger, Id, RemoteEndPoint, closeReason.Reason, closeReason.Detail);
+            if (admitted)
+            {
+                Log.ClientDisconnected(telemetry.Logger, Id, RemoteEndPoint, closeReason.Reason, closeReason.Detail);
 
-            // Static lambdas throughout: a capturing one would allocate its closure when this method starts and keep
-            // it for the connection's whole life.
-            await InvokeHandlerAsync(static c => c._handler.OnDisconnectedAsync(c, c.CloseReason), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
+                // Static lambdas throughout: a capturing one would allocate its closure when this method starts and keep
+                // it for the connection's whole life.
+                await InvokeHandlerAsync(static c => c._handler.OnDisconnectedAsync(c, c.CloseReason), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
+            }
             _callbackGate?.Dispose();
         }
         catch (Exception ex) when (_owner is not null)

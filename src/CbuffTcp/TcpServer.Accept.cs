@@ -26,6 +26,7 @@ public sealed partial class TcpServer<TMessage>
     // 1 while a streak of rejections for that limit is under way: a flood is reported once, not once per socket.
     private int _rejectingForTotal;
     private int _rejectingForIp;
+    private int _rejectingForProxy;
     private int _failingHandshakes;
     private int _handshaking;
     private long _tlsHandshakeFailures;
@@ -253,6 +254,35 @@ public sealed partial class TcpServer<TMessage>
         Volatile.Write(ref _rejectingForTotal, 0);
         Volatile.Write(ref _rejectingForIp, 0);
         return true;
+    }
+
+    bool IConnectionOwner<TMessage>.MoveToClientAddress(TcpConnection<TMessage> connection, System.Net.EndPoint client)
+    {
+        Volatile.Write(ref _rejectingForProxy, 0); // a header accepted ends a streak of refused ones
+        var address = PerIpConnectionCounter.KeyOf(client);
+        if (!_perIp.TryAcquire(address))
+        {
+            Refuse(client, ref _rejectingForIp, "max_connections_per_ip", _options.MaxConnectionsPerIp, $"{address}", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address} (named by a PROXY header): refusing its new connections.");
+            return false;
+        }
+
+        _perIp.Release(PerIpConnectionCounter.KeyOf(connection.RemoteEndPoint));
+        connection.UseClientEndPoint(client);
+        return true;
+    }
+
+    void IConnectionOwner<TMessage>.ProxyHeaderRefused(TcpConnection<TMessage> connection, string reason)
+    {
+        Interlocked.Increment(ref _rejectedConnections);
+        _metrics.ConnectionRejected("proxy_protocol");
+        if (Interlocked.Exchange(ref _rejectingForProxy, 1) == 0)
+        {
+            ReportError(logger => Log.ProxyHeaderRefused(logger, connection.RemoteEndPoint, reason), $"Refused a connection from {connection.RemoteEndPoint}: {reason}", exception: null);
+        }
+        else if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            Log.ConnectionRefused(_logger, connection.RemoteEndPoint, reason);
+        }
     }
 
     /// <summary>Counts a client refused at a limit and reports the first of a streak.</summary>

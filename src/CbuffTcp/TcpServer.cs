@@ -154,7 +154,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
                 throw new InvalidOperationException($"The server can start only when Closed; it is {_status}.");
             }
 
-            _settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, _metrics) };
+            _settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, _metrics), ProxyProtocol = _options.ProxyProtocol };
             _status = ServerStatus.Starting;
         }
 

@@ -32,6 +32,13 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     /// </summary>
     public SslServerAuthenticationOptions? Tls { get; set; }
 
+    /// <summary>
+    /// When set, connections may (or, with <see cref="ProxyProtocolOptions.Required"/>, must) start with a PROXY protocol
+    /// header from a trusted load balancer, which names the real client (see <see cref="ProxyProtocolOptions"/>).
+    /// Not with <see cref="Tls"/> yet. Defaults to null (off).
+    /// </summary>
+    public ProxyProtocolOptions? ProxyProtocol { get; set; }
+
     /// <summary>How long a client may take to complete the TLS handshake. Defaults to 10 seconds.</summary>
     public TimeSpan TlsHandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -83,6 +90,12 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         if (Tls is { ServerCertificate: null, ServerCertificateContext: null, ServerCertificateSelectionCallback: null })
         {
             throw new ArgumentException("Tls needs a server certificate (ServerCertificate, ServerCertificateContext or a selection callback).", nameof(Tls));
+        }
+
+        ProxyProtocol?.Validate();
+        if (ProxyProtocol is not null && Tls is not null)
+        {
+            throw new ArgumentException("ProxyProtocol together with Tls is not supported yet: the header would have to be read before the TLS handshake. Terminate TLS at the proxy, or leave one of them off.", nameof(ProxyProtocol));
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(GracefulStopTimeout, TimeSpan.Zero, nameof(GracefulStopTimeout));

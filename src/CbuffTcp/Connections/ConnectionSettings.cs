@@ -71,6 +71,9 @@ internal sealed record ConnectionSettings(
             options.BlockedThreadWarning);
     }
 
+    /// <summary>The PROXY protocol on a server's connections; null when off (and always on a client).</summary>
+    public ProxyProtocolOptions? ProxyProtocol { get; init; }
+
     /// <summary>Where connections log and count; set by the owner (server or client connector).</summary>
     public ConnectionTelemetry Telemetry { get; init; } = ConnectionTelemetry.None;
 

@@ -14,4 +14,13 @@ internal interface IConnectionOwner<TMessage>
 
     /// <summary>Everything is over, <c>OnDisconnectedAsync</c> included.</summary>
     void Ended(TcpConnection<TMessage> connection);
+
+    /// <summary>
+    /// A trusted proxy named the connection's client: move its per-IP slot to that address. False (and counted as a
+    /// refusal) when that address is at its limit; the connection keeps its old address and closes.
+    /// </summary>
+    bool MoveToClientAddress(TcpConnection<TMessage> connection, System.Net.EndPoint client);
+
+    /// <summary>The connection was refused over its PROXY header (or the lack of one), before any handler call.</summary>
+    void ProxyHeaderRefused(TcpConnection<TMessage> connection, string reason);
 }

@@ -17,7 +17,10 @@ public sealed partial class TcpConnection<TMessage>
     /// </summary>
     private async Task ReceiveLoopAsync()
     {
-        var input = new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes);
+        // Behind a PROXY header, the loop starts from the bytes read with it (decoded before any wait).
+        var input = _firstInput ?? new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes);
+        var decodeFirst = _firstInput is { Length: > 0 };
+        _firstInput = null;
         var readSize = ConnectionSettings.MinReadSize;
         var readsWithoutWaiting = 0;
         var readFirst = false; // the last read filled its buffer: more is likely there, so read before waiting
@@ -28,6 +31,12 @@ public sealed partial class TcpConnection<TMessage>
         {
             while (!IsClosing)
             {
+                if (decodeFirst)
+                {
+                    decodeFirst = false;
+                    goto decode;
+                }
+
                 if (readFirst)
                 {
                     readsWithoutWaiting++; // a read that finds nothing says so at once, and the loop waits after all
@@ -74,6 +83,7 @@ public sealed partial class TcpConnection<TMessage>
                 NoteReceived(received);
                 input.Advance(received);
 
+            decode:
                 var (consumed, failure) = await DecodeAsync(input.Data).ConfigureAwait(false);
                 if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
                 {

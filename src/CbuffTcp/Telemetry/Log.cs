@@ -87,6 +87,9 @@ internal static partial class Log
     [LoggerMessage(34, LogLevel.Error, "The handler's {Callback} threw: {Error}")]
     public static partial void ReconnectCallbackFailed(ILogger logger, string callback, string error, Exception exception);
 
+    [LoggerMessage(45, LogLevel.Warning, "Refused a connection from {RemoteEndPoint}: {Reason} (PROXY protocol; further refusals are logged at Debug until a header is accepted)")]
+    public static partial void ProxyHeaderRefused(ILogger logger, EndPoint? remoteEndPoint, string reason);
+
     [LoggerMessage(44, LogLevel.Warning, "{Thread} has been inside client {ClientId} ({RemoteEndPoint})'s {Callback} for {StuckMilliseconds} ms: a callback on the I/O threads blocks every connection of its thread")]
     public static partial void IoThreadBlocked(ILogger logger, string thread, long clientId, EndPoint? remoteEndPoint, string callback, long stuckMilliseconds);
 

@@ -1,0 +1,109 @@
+using System.Net;
+using CbuffTcp.Connections;
+
+namespace CbuffTcp;
+
+public sealed partial class TcpConnection<TMessage>
+{
+    private string? _remoteAddress;
+
+    // Bytes read with the PROXY header that follow it: the receive loop starts from them.
+    private ReceiveBuffer? _firstInput;
+
+    /// <summary>
+    /// What a trusted load balancer's PROXY protocol header said about this connection (with
+    /// <see cref="TcpServerOptions.ProxyProtocol"/>): the client as it saw it, and v2's fields (authority, TLS). Null
+    /// when none came. <see cref="RemoteEndPoint"/> is already its client.
+    /// </summary>
+    public ProxyHeader? ProxyHeader { get; private set; }
+
+    /// <summary>
+    /// Reads the PROXY header, if any, before anything else sees the connection, within the header timeout. True when
+    /// the connection may go on (with its client's address, or as itself); false when it was refused (reported by the
+    /// server) or ended first.
+    /// </summary>
+    private async ValueTask<bool> ReadProxyHeaderAsync(ProxyProtocolOptions proxy)
+    {
+        var trusted = RemoteEndPoint is IPEndPoint { Address: var peer } && proxy.Trusts(peer);
+        if (!trusted && proxy.Required)
+        {
+            return RefuseProxy($"a PROXY protocol header is required, and {RemoteEndPoint} is not a trusted proxy");
+        }
+
+        var input = new ReceiveBuffer(_settings.BufferPool, ProxyHeaderParser.MaxV2Length + ConnectionSettings.MaxReadSize);
+        using var deadline = _settings.TimeProvider.CreateTimer(
+            static c => ((TcpConnection<TMessage>)c!).Abort(DisconnectReason.ProtocolError, "no complete PROXY protocol header in time"), this, proxy.HeaderTimeout, Timeout.InfiniteTimeSpan);
+        try
+        {
+            while (true)
+            {
+                await _transport.WaitForDataAsync().ConfigureAwait(false);
+                var memory = input.GetReadMemory(ConnectionSettings.MinReadSize);
+                var receiving = _transport.ReceiveAsync(memory);
+                var received = receiving.IsCompletedSuccessfully ? receiving.Result : await receiving.ConfigureAwait(false);
+                if (received == ConnectionTransport.NothingYet)
+                {
+                    continue;
+                }
+
+                if (received == 0 || IsClosing)
+                {
+                    input.Release();
+                    return RefuseProxy(IsClosing ? $"no complete PROXY protocol header within {proxy.HeaderTimeout.TotalSeconds:0.###} s" : "closed before its PROXY protocol header was complete");
+                }
+
+                input.Advance(received);
+                switch (ProxyHeaderParser.TryParse(input.Data.FirstSpan, out var header, out var length, out var error))
+                {
+                    case ProxyParse.Incomplete:
+                        continue;
+                    case ProxyParse.None when proxy.Required:
+                        input.Release();
+                        return RefuseProxy("no PROXY protocol header, and one is required");
+                    case ProxyParse.None:
+                        _firstInput = input; // a peer connecting directly: its bytes are its first data
+                        return true;
+                    case ProxyParse.Invalid:
+                        input.Release();
+                        return RefuseProxy(error!);
+                    case ProxyParse.Header when !trusted:
+                        input.Release();
+                        return RefuseProxy($"a PROXY protocol header from {RemoteEndPoint}, which is not a trusted proxy");
+                    default:
+                        input.Consume(length);
+                        _firstInput = input;
+                        ProxyHeader = header;
+                        return header!.SourceEndPoint is not { } client || _owner is not { } owner || owner.MoveToClientAddress(this, client)
+                            || RefuseProxy(null);
+                }
+            }
+        }
+        catch (Exception ex) when (IsClosing || IsTransportError(ex))
+        {
+            input.Release();
+            _firstInput = null;
+            return RefuseProxy(IsClosing ? $"no complete PROXY protocol header within {proxy.HeaderTimeout.TotalSeconds:0.###} s" : $"failed before its PROXY protocol header: {ex.Message}");
+        }
+    }
+
+    /// <summary>For the server, once its per-IP slot moved: the connection is its client's from now on.</summary>
+    internal void UseClientEndPoint(EndPoint client)
+    {
+        RemoteEndPoint = client;
+        _remoteAddress = null;
+    }
+
+    /// <summary>Reports the refusal (unless already counted, <paramref name="reason"/> null) and closes: false, for the caller to return.</summary>
+    private bool RefuseProxy(string? reason)
+    {
+        _firstInput?.Release();
+        _firstInput = null;
+        if (reason is not null)
+        {
+            _owner?.ProxyHeaderRefused(this, reason);
+        }
+
+        BeginClose(DisconnectReason.ProtocolError, reason ?? "the client's address is at its connection limit");
+        return false;
+    }
+}
