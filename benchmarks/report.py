@@ -235,6 +235,45 @@ w("Where a target is not met, the performance issue stays open for that cell.")
 w("")
 w("### What limits the cells not met" if missed else "### What the profiles and runs show (every target met in this run)")
 w("")
+def cores(server, cell, side):
+    """Median cores a side used in a cell: the server over warm-up and window, the generator over the window."""
+    if side == "server":
+        return median(server, cell, lambda r: r["serverCpuSeconds"] / (r["seconds"] + r["warmup"]))
+    return median(server, cell, lambda r: r.get("benchCpuSeconds", 0) / r["seconds"])
+
+
+def per_pass(server, cell, figure=rate):
+    return ", ".join(f"{figure(r):,.0f}" for r in sorted(runs.get((server, cell), []), key=lambda r: r["run"]))
+
+
+for cell in ("conns", "c10k"):
+    if f"`{cell}` msg/s ≥ 1.10× best reference" in missed:
+        floor, mine = median(FLOOR, cell, rate), median("cbuff", cell, rate)
+        w(f"- **`{cell}` with the thread-pool generator ({mine / best(cell, rate)[0]:.2f}× the best reference) is bound by the generator,")
+        w(f"  not the server.** The C floor itself made {fmt(floor)} msg/s there (per pass {per_pass(FLOOR, cell)}), CbuffTcp {fmt(mine)}")
+        w(f"  ({per_pass('cbuff', cell)}): {mine / floor:.2f}× a server that does nothing but echo. Every server's rate sits within the")
+        w(f"  spread of the floor's; the generator used {fmt(cores('cbuff', cell, 'bench'), 2)} cores against CbuffTcp and the server")
+        w(f"  {fmt(cores('cbuff', cell, 'server'), 2)}, of two. With the quiet generator, which costs less per message, the same cell")
+        w(f"  gives {median('cbuff', cell + '-q', rate) / best(cell + '-q', rate)[0]:.2f}×: the server's lead shows once the generator leaves it room.")
+for cell in ("handshakes", "handshakes-q"):
+    if f"`{cell}` connections/s ≥ 1.20× Kestrel" in missed:
+        mine, kestrel = median("cbuff", cell, rate), median("kestrel", cell, rate)
+        per_handshake = lambda s: cores(s, cell, "server") / median(s, cell, rate) * 1e3
+        w(f"- **`{cell}`** ({mine / kestrel:.2f}× Kestrel): both run the handshake in `SslStream` over OpenSSL, and spend about the")
+        w(f"  same server CPU on it ({per_handshake('cbuff'):.2f} ms per connection for CbuffTcp, {per_handshake('kestrel'):.2f} ms for Kestrel); the")
+        w(f"  generator's own client handshakes take {fmt(cores('cbuff', cell, 'bench'), 2)} of the two cores. CbuffTcp builds its certificate")
+        w("  context once at start (as Kestrel does; before 2026-12-06 SslStream rebuilt the chain per handshake). 1.20× here")
+        w("  needs a handshake cheaper than SslStream's full one (resumption for returning clients, say): not done.")
+if "`idle` ≤ 2 KiB server RSS per connection at 19,000" in missed:
+    w(f"- **`idle`** ({fmt(median('cbuff', 'idle', idle_bytes))} bytes per connection; DotNetty {fmt(median('dotnetty', 'idle', idle_bytes))}, Kestrel")
+    w(f"  {fmt(median('kestrel', 'idle', idle_bytes))}): what an idle connection holds is listed under \"What `idle` is made of\" below; the `Socket`")
+    w("  object and its safe handle alone are about 1 KB, and the connection's own objects (queue, state machine, timers) the")
+    w("  rest. Getting under 2 KiB needs a connection that keeps no `Socket` object while idle; not done.")
+if "`fanout` ≥ 10 million deliveries/s" in missed:
+    w(f"- **`fanout`** ({fan / 1e6:.2f} million deliveries/s; the target is 10 million): each received batch is copied once into")
+    w("  each of the 1,000 queues under that queue's lock and wakes its write loop; at 32-byte messages that is a lock, a")
+    w("  copy and a wake-up per client per batch, and one `send` per client per wake-up (see the `fanout` bullet below).")
+w("")
 w("CPU profiles of CbuffTcp and the plain-sockets reference under the same loads are in [profiles.md](profiles.md)")
 w("(`benchmarks/profile/run.sh`: perf on the server process, JIT-compiled methods named). What they and the runs show:")
 w("")
@@ -299,7 +338,7 @@ if fan and fanout_before:
     w("  every message was copied into each queue under that queue's lock, whose memory the receivers' write loops, on the")
     w("  other core, had touched last.")
 w("")
-w("The generator (`cbuff bench`) runs on the thread pool in every cell but `bulk`: its spinning workers keep both cores")
+w("The generator (`cbuff bench`) runs on the thread pool in every cell without `-q` but `bulk`: its spinning workers keep both cores")
 w("awake for every server alike. With `--io inline` it runs its socket continuations on the runtime's socket engine thread")
 w("(`DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1` for the bench process) and costs less per message (0.42 s per million")
 w("in `mux`; about half per byte in `bulk`). In `bulk` the generator is the busier process, so since 2026-11-30 that cell")
