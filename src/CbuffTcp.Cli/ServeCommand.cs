@@ -34,6 +34,7 @@ internal static class ServeCommand
             FrameTimeout = options.FrameTimeout,
             IoMode = options.Io,
             ProxyProtocol = options.ProxyProtocol,
+            ConnectionRatePerIp = options.ConnectionRatePerIp,
             Backplane = options.Redis is { } redis ? new Redis.RedisBackplane(new Redis.RedisBackplaneOptions { Configuration = redis, ChannelPrefix = options.RedisPrefix }) : null,
         };
 

@@ -36,7 +36,8 @@ internal sealed record ServeOptions(
     bool AsyncReceive,
     string? Redis,
     string RedisPrefix,
-    ProxyProtocolOptions? ProxyProtocol)
+    ProxyProtocolOptions? ProxyProtocol,
+    int? ConnectionRatePerIp)
 {
     /// <summary>Where to listen: the Unix socket when one is given, else the TCP address and port.</summary>
     public EndPoint ListenEndPoint => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
@@ -69,10 +70,11 @@ internal sealed record ServeOptions(
 
         public static readonly Option<bool> ProxyProtocol = new("--proxy-protocol") { Description = "Read a PROXY protocol header (v1 or v2) from trusted load balancers (--trusted-proxy): connections then show the real client's address. A header from anyone else closes the connection." };
         public static readonly Option<string[]> TrustedProxy = new("--trusted-proxy") { Description = "A load balancer whose PROXY headers are believed: an address or a CIDR network (10.0.0.0/8). Repeat it, or separate with commas.", HelpName = "CIDR", AllowMultipleArgumentsPerToken = true };
+        public static readonly Option<int> ConnectionRatePerIp = CommandLineOptions.Int("--connection-rate-per-ip", "Most new connections per second from one IP address; past it they are reset (0 = no limit).", 0, 0, int.MaxValue, "a count per second (0 turns it off)");
         public static readonly Option<bool> ProxyProtocolRequired = new("--proxy-protocol-required") { Description = "With --proxy-protocol: refuse connections that do not start with a header from a trusted proxy." };
 
         public static IEnumerable<Option> All =>
-            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix, ProxyProtocol, TrustedProxy, ProxyProtocolRequired];
+            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix, ProxyProtocol, TrustedProxy, ProxyProtocolRequired, ConnectionRatePerIp];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -108,7 +110,8 @@ internal sealed record ServeOptions(
             result.GetValue(Cli.AsyncReceive),
             result.GetValue(Cli.Redis),
             result.GetValue(Cli.RedisPrefix)!,
-            proxy);
+            proxy,
+            result.GetValue(Cli.ConnectionRatePerIp) is var rate and > 0 ? rate : null);
     }
 
     /// <summary>--proxy-protocol with its trusted proxies, or null when off; an error for a proxy that does not parse.</summary>

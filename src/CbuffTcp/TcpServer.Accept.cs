@@ -27,6 +27,7 @@ public sealed partial class TcpServer<TMessage>
     private int _rejectingForTotal;
     private int _rejectingForIp;
     private int _rejectingForProxy;
+    private int _rejectingForRate;
     private int _failingHandshakes;
     private int _handshaking;
     private long _tlsHandshakeFailures;
@@ -245,6 +246,11 @@ public sealed partial class TcpServer<TMessage>
         }
 
         address = PerIpConnectionCounter.KeyOf(remote);
+        if (!WithinConnectionRate(remote, address, skipTrustedProxy: true))
+        {
+            return false;
+        }
+
         if (!_perIp.TryAcquire(address))
         {
             Refuse(remote, ref _rejectingForIp, "max_connections_per_ip", _options.MaxConnectionsPerIp, $"{address}", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
@@ -253,6 +259,7 @@ public sealed partial class TcpServer<TMessage>
 
         Volatile.Write(ref _rejectingForTotal, 0);
         Volatile.Write(ref _rejectingForIp, 0);
+        Volatile.Write(ref _rejectingForRate, 0);
         return true;
     }
 
@@ -260,6 +267,11 @@ public sealed partial class TcpServer<TMessage>
     {
         Volatile.Write(ref _rejectingForProxy, 0); // a header accepted ends a streak of refused ones
         var address = PerIpConnectionCounter.KeyOf(client);
+        if (!WithinConnectionRate(client, address, skipTrustedProxy: false))
+        {
+            return false;
+        }
+
         if (!_perIp.TryAcquire(address))
         {
             Refuse(client, ref _rejectingForIp, "max_connections_per_ip", _options.MaxConnectionsPerIp, $"{address}", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address} (named by a PROXY header): refusing its new connections.");
@@ -283,6 +295,23 @@ public sealed partial class TcpServer<TMessage>
         {
             Log.ConnectionRefused(_logger, connection.RemoteEndPoint, reason);
         }
+    }
+
+    /// <summary>
+    /// The connection rate of <paramref name="address"/>, refused and counted past it. A trusted PROXY protocol balancer
+    /// is not limited at accept (<paramref name="skipTrustedProxy"/>): the client its header names is, once read.
+    /// </summary>
+    private bool WithinConnectionRate(System.Net.EndPoint? remote, System.Net.IPAddress? address, bool skipTrustedProxy)
+    {
+        if (_connectionRate is not { } limiter
+            || (skipTrustedProxy && address is not null && _options.ProxyProtocol is { } proxy && proxy.Trusts(address))
+            || limiter.TryAcquire(address))
+        {
+            return true;
+        }
+
+        Refuse(remote, ref _rejectingForRate, "connection_rate_per_ip", _options.ConnectionRatePerIp!.Value, $"{address}", $"{address} opened more than {_options.ConnectionRatePerIp} connections in a second: refusing its new connections until its rate falls.");
+        return false;
     }
 
     /// <summary>Counts a client refused at a limit and reports the first of a streak.</summary>

@@ -34,6 +34,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
 
     private ConnectionSettings? _settings;
     private PerIpConnectionCounter _perIp = new(int.MaxValue);
+    private ConnectionRateLimiter? _connectionRate;
     private ConnectionHeartbeat<TMessage>? _heartbeat;
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
@@ -175,6 +176,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
 
         PrepareCertificateContext();
         _perIp = new PerIpConnectionCounter(_options.MaxConnectionsPerIp);
+        _connectionRate?.Dispose();
+        _connectionRate = _options.ConnectionRatePerIp is { } rate ? new ConnectionRateLimiter(rate) : null;
         ConnectionLimit = LimitConnectionsToDescriptors(_options.MaxConnections);
         _heartbeat = ConnectionHeartbeat<TMessage>.StartIfNeeded(_settings, _clients.GetSnapshot);
         _acceptCancellation = new CancellationTokenSource();
@@ -294,6 +297,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
             await StopAsync().ConfigureAwait(false);
         }
 
+        _connectionRate?.Dispose();
         _metrics.Dispose();
     }
 

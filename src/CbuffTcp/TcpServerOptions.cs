@@ -25,6 +25,14 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     public int MaxConnectionsPerIp { get; set; } = 10_000;
 
     /// <summary>
+    /// The most new connections one IP address may open per second (a token bucket of this many, refilled every
+    /// second); past it, its connections are reset at once (<c>cbufftcp.rejected_connections</c> with
+    /// <c>cbufftcp.limit=connection_rate_per_ip</c>), while other addresses connect as usual. Behind a trusted PROXY
+    /// protocol balancer, the client the header names is counted, not the balancer. Null turns it off. Defaults to null.
+    /// </summary>
+    public int? ConnectionRatePerIp { get; set; }
+
+    /// <summary>
     /// When set, every connection speaks TLS: the handshake runs before <c>OnConnectedAsync</c>, and a client that
     /// fails it (plaintext, garbage, a bad certificate) is closed without any handler call. Protocol versions and
     /// ciphers are the OS's defaults unless set here; set <see cref="SslServerAuthenticationOptions.ClientCertificateRequired"/>
@@ -85,6 +93,10 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         base.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnectionsPerIp, 1, nameof(MaxConnectionsPerIp));
+        if (ConnectionRatePerIp is { } rate)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(rate, 1, nameof(ConnectionRatePerIp));
+        }
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TlsHandshakeTimeout, TimeSpan.Zero, nameof(TlsHandshakeTimeout));
         if (Tls is { ServerCertificate: null, ServerCertificateContext: null, ServerCertificateSelectionCallback: null })
