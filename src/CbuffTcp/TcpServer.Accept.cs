@@ -28,6 +28,9 @@ public sealed partial class TcpServer<TMessage>
     private int _rejectingForIp;
     private int _rejectingForProxy;
     private int _rejectingForRate;
+    private int? _acceptHighWater;
+    private int _acceptLowWater;
+    private TaskCompletionSource? _acceptResume;
     private int _failingHandshakes;
     private int _handshaking;
     private long _tlsHandshakeFailures;
@@ -47,6 +50,12 @@ public sealed partial class TcpServer<TMessage>
         {
             while (!cancellationToken.IsCancellationRequested)
             {
+                if (_acceptHighWater is { } highWater && _clients.Count + Volatile.Read(ref _handshaking) >= highWater)
+                {
+                    await ShedAtTheDoorAsync(highWater, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 Socket socket;
                 try
                 {
@@ -229,6 +238,40 @@ public sealed partial class TcpServer<TMessage>
         {
             _perIp.Release(PerIpConnectionCounter.KeyOf(connection.RemoteEndPoint));
             LeaveAllGroups(connection);
+            if (Volatile.Read(ref _acceptResume) is { } resume && _clients.Count + Volatile.Read(ref _handshaking) <= _acceptLowWater)
+            {
+                resume.TrySetResult(); // the accept loop sheds no more
+            }
+        }
+    }
+
+    /// <summary>
+    /// At the high-water mark: stops accepting (clients wait in the listen backlog) until connections close down to the
+    /// low-water mark, with a log line and a measurement at each transition. Never polls: a closing client wakes it.
+    /// </summary>
+    private async Task ShedAtTheDoorAsync(int highWater, CancellationToken cancellationToken)
+    {
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _acceptResume, resume);
+        if (_clients.Count + Volatile.Read(ref _handshaking) <= _acceptLowWater)
+        {
+            resume.TrySetResult(); // they left between the check and the wait
+        }
+
+        Log.AcceptPaused(_logger, _clients.Count, highWater, _acceptLowWater);
+        _metrics.AcceptPaused(true);
+        try
+        {
+            await resume.Task.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        finally
+        {
+            Volatile.Write(ref _acceptResume, null);
+            _metrics.AcceptPaused(false);
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                Log.AcceptResumed(_logger, _clients.Count, _acceptLowWater);
+            }
         }
     }
 

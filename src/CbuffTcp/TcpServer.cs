@@ -178,6 +178,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         _perIp = new PerIpConnectionCounter(_options.MaxConnectionsPerIp);
         _connectionRate?.Dispose();
         _connectionRate = _options.ConnectionRatePerIp is { } rate ? new ConnectionRateLimiter(rate) : null;
+        _acceptHighWater = _options.AcceptHighWater;
+        _acceptLowWater = _options.AcceptLowWater ?? (int)((_options.AcceptHighWater ?? 0) * 0.9);
         ConnectionLimit = LimitConnectionsToDescriptors(_options.MaxConnections);
         _heartbeat = ConnectionHeartbeat<TMessage>.StartIfNeeded(_settings, _clients.GetSnapshot);
         _acceptCancellation = new CancellationTokenSource();

@@ -33,6 +33,18 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     public int? ConnectionRatePerIp { get; set; }
 
     /// <summary>
+    /// Shedding at the door: at this many connections the server stops accepting (new clients wait in the listen
+    /// backlog, and past it the kernel turns them away) until the count falls to <see cref="AcceptLowWater"/>, instead
+    /// of accepting and resetting what it cannot serve. Each transition is logged (events 46, 47) and measured
+    /// (<c>cbufftcp.accept.paused</c>). At most <see cref="MaxConnections"/>. Null turns it off: past
+    /// <see cref="MaxConnections"/> clients are accepted and reset (the default).
+    /// </summary>
+    public int? AcceptHighWater { get; set; }
+
+    /// <summary>With <see cref="AcceptHighWater"/>: the count at which accepting resumes. Defaults to 90 % of it.</summary>
+    public int? AcceptLowWater { get; set; }
+
+    /// <summary>
     /// When set, every connection speaks TLS: the handshake runs before <c>OnConnectedAsync</c>, and a client that
     /// fails it (plaintext, garbage, a bad certificate) is closed without any handler call. Protocol versions and
     /// ciphers are the OS's defaults unless set here; set <see cref="SslServerAuthenticationOptions.ClientCertificateRequired"/>
@@ -96,6 +108,18 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         if (ConnectionRatePerIp is { } rate)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(rate, 1, nameof(ConnectionRatePerIp));
+        }
+
+        if (AcceptHighWater is { } high)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(high, 1, nameof(AcceptHighWater));
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(high, MaxConnections, nameof(AcceptHighWater));
+            ArgumentOutOfRangeException.ThrowIfNegative(AcceptLowWater ?? 0, nameof(AcceptLowWater));
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(AcceptLowWater ?? 0, high, nameof(AcceptLowWater));
+        }
+        else if (AcceptLowWater is not null)
+        {
+            throw new ArgumentException("AcceptLowWater needs AcceptHighWater.", nameof(AcceptLowWater));
         }
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TlsHandshakeTimeout, TimeSpan.Zero, nameof(TlsHandshakeTimeout));

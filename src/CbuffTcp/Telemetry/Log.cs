@@ -87,6 +87,12 @@ internal static partial class Log
     [LoggerMessage(34, LogLevel.Error, "The handler's {Callback} threw: {Error}")]
     public static partial void ReconnectCallbackFailed(ILogger logger, string callback, string error, Exception exception);
 
+    [LoggerMessage(46, LogLevel.Warning, "Shedding at the door: {Connections} connections reached the high-water mark of {HighWater}; accepting is paused until {LowWater}")]
+    public static partial void AcceptPaused(ILogger logger, int connections, int highWater, int lowWater);
+
+    [LoggerMessage(47, LogLevel.Information, "Accepting again: {Connections} connections, at or under the low-water mark of {LowWater}")]
+    public static partial void AcceptResumed(ILogger logger, int connections, int lowWater);
+
     [LoggerMessage(45, LogLevel.Warning, "Refused a connection from {RemoteEndPoint}: {Reason} (PROXY protocol; further refusals are logged at Debug until a header is accepted)")]
     public static partial void ProxyHeaderRefused(ILogger logger, EndPoint? remoteEndPoint, string reason);
 
