@@ -35,6 +35,7 @@ internal static class ServeCommand
             IoMode = options.Io,
             ProxyProtocol = options.ProxyProtocol,
             ConnectionRatePerIp = options.ConnectionRatePerIp,
+            MemoryBudget = options.MemoryBudget,
             Backplane = options.Redis is { } redis ? new Redis.RedisBackplane(new Redis.RedisBackplaneOptions { Configuration = redis, ChannelPrefix = options.RedisPrefix }) : null,
         };
 

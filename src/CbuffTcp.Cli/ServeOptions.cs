@@ -37,7 +37,8 @@ internal sealed record ServeOptions(
     string? Redis,
     string RedisPrefix,
     ProxyProtocolOptions? ProxyProtocol,
-    int? ConnectionRatePerIp)
+    int? ConnectionRatePerIp,
+    long? MemoryBudget)
 {
     /// <summary>Where to listen: the Unix socket when one is given, else the TCP address and port.</summary>
     public EndPoint ListenEndPoint => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
@@ -71,10 +72,11 @@ internal sealed record ServeOptions(
         public static readonly Option<bool> ProxyProtocol = new("--proxy-protocol") { Description = "Read a PROXY protocol header (v1 or v2) from trusted load balancers (--trusted-proxy): connections then show the real client's address. A header from anyone else closes the connection." };
         public static readonly Option<string[]> TrustedProxy = new("--trusted-proxy") { Description = "A load balancer whose PROXY headers are believed: an address or a CIDR network (10.0.0.0/8). Repeat it, or separate with commas.", HelpName = "CIDR", AllowMultipleArgumentsPerToken = true };
         public static readonly Option<int> ConnectionRatePerIp = CommandLineOptions.Int("--connection-rate-per-ip", "Most new connections per second from one IP address; past it they are reset (0 = no limit).", 0, 0, int.MaxValue, "a count per second (0 turns it off)");
+        public static readonly Option<long?> MemoryBudget = new("--memory-budget") { Description = "Most bytes held for all clients' send queues together; past it sends are refused (QueueFull). Default: half of the memory the GC may use.", HelpName = "BYTES" };
         public static readonly Option<bool> ProxyProtocolRequired = new("--proxy-protocol-required") { Description = "With --proxy-protocol: refuse connections that do not start with a header from a trusted proxy." };
 
         public static IEnumerable<Option> All =>
-            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix, ProxyProtocol, TrustedProxy, ProxyProtocolRequired, ConnectionRatePerIp];
+            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix, ProxyProtocol, TrustedProxy, ProxyProtocolRequired, ConnectionRatePerIp, MemoryBudget];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -90,6 +92,7 @@ internal sealed record ServeOptions(
             : tlsPassword is not null && tlsCertificate is null ? "--tls-password needs --tls-cert"
             : unix is not null && (unix.Length == 0 || unix.Length > 107) ? "--unix needs a socket path of 1 to 107 bytes"
             : result.GetValue(Cli.RedisPrefix) is not { Length: > 0 } ? "--redis-prefix needs a prefix of at least one character"
+            : result.GetValue(Cli.MemoryBudget) is < 1 ? "--memory-budget needs a positive number of bytes"
             : proxy is not null && tlsCertificate is not null ? "--proxy-protocol and --tls-cert do not go together yet: terminate TLS at the proxy"
             : null);
         return error is not null ? null : new ServeOptions(
@@ -111,7 +114,8 @@ internal sealed record ServeOptions(
             result.GetValue(Cli.Redis),
             result.GetValue(Cli.RedisPrefix)!,
             proxy,
-            result.GetValue(Cli.ConnectionRatePerIp) is var rate and > 0 ? rate : null);
+            result.GetValue(Cli.ConnectionRatePerIp) is var rate and > 0 ? rate : null,
+            result.GetValue(Cli.MemoryBudget));
     }
 
     /// <summary>--proxy-protocol with its trusted proxies, or null when off; an error for a proxy that does not parse.</summary>

@@ -60,7 +60,7 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
         _protocol = protocol;
         _handler = handler;
         _settings = settings;
-        _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool);
+        _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool, settings.Budget);
         _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
         if (transport is IoSocket ioSocket)
         {

@@ -35,6 +35,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     private ConnectionSettings? _settings;
     private PerIpConnectionCounter _perIp = new(int.MaxValue);
     private ConnectionRateLimiter? _connectionRate;
+    private MemoryBudget? _memory;
     private ConnectionHeartbeat<TMessage>? _heartbeat;
     private Socket? _listener;
     private Task _acceptLoop = Task.CompletedTask;
@@ -59,6 +60,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         _logger = _options.CreateLogger();
         _packer = new MessagePacker<TMessage>(protocol, handler, _logger);
         _metrics = new ServerMetrics(_options.MeterFactory, LiveTraffic, () => (long)_clients.Count);
+        _metrics.ObserveMemory(() => Volatile.Read(ref _memory));
         _cluster = CreateCluster(out var cluster);
         Cluster = cluster;
         if (_cluster is { } link)
@@ -82,6 +84,12 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     /// threads are not available). TLS connections always use the thread pool.
     /// </summary>
     public IoMode IoModeInUse { get; private set; }
+
+    /// <summary>
+    /// The server's memory budget since the last start: its limit, what is reserved now, and how many reservations it
+    /// refused (see <see cref="TcpServerOptions.MemoryBudget"/>). Zeros before the first start.
+    /// </summary>
+    public (long Limit, long Used, long Refusals) Memory => _memory is { } memory ? (memory.Limit, memory.Used, memory.Refusals) : default;
 
     /// <summary>How many clients are connected now.</summary>
     public int ClientCount => _clients.Count;
@@ -155,7 +163,14 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
                 throw new InvalidOperationException($"The server can start only when Closed; it is {_status}.");
             }
 
-            _settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, _metrics), ProxyProtocol = _options.ProxyProtocol };
+            _memory = new MemoryBudget(_options.MemoryBudget ?? MemoryBudget.DefaultLimit())
+            {
+                StreakStarted = (budget, bytes) => ReportError(
+                    logger => Log.MemoryBudgetReached(logger, budget.Limit, budget.Used, bytes),
+                    $"The memory budget of {budget.Limit} bytes is reached ({budget.Used} in use): sends that need more memory are refused (QueueFull) until some frees.",
+                    exception: null),
+            };
+            _settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, _metrics), ProxyProtocol = _options.ProxyProtocol, Budget = _memory };
             _status = ServerStatus.Starting;
         }
 

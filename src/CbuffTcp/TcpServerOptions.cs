@@ -33,6 +33,17 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     public int? ConnectionRatePerIp { get; set; }
 
     /// <summary>
+    /// The most bytes the server holds for all its clients' send queues together: each array a queue takes past its first
+    /// 4 KiB one is reserved from this first, and returned when written or dropped. A send that needs memory the budget
+    /// cannot give returns <see cref="SendResult.QueueFull"/> (and <see cref="SlowConsumerPolicy"/> applies), never
+    /// blocks; the first refusal of a streak is logged (event 48) and every one counted (<c>cbufftcp.memory.refusals</c>).
+    /// Null (the default) takes half of what the GC may use: its heap hard limit, else the container's memory limit,
+    /// else the machine's memory (at least 64 MiB). Receive buffers are bounded per connection (the frame limit), not
+    /// by this budget yet.
+    /// </summary>
+    public long? MemoryBudget { get; set; }
+
+    /// <summary>
     /// Shedding at the door: at this many connections the server stops accepting (new clients wait in the listen
     /// backlog, and past it the kernel turns them away) until the count falls to <see cref="AcceptLowWater"/>, instead
     /// of accepting and resetting what it cannot serve. Each transition is logged (events 46, 47) and measured
@@ -108,6 +119,11 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         if (ConnectionRatePerIp is { } rate)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(rate, 1, nameof(ConnectionRatePerIp));
+        }
+
+        if (MemoryBudget is { } budget)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(budget, 1, nameof(MemoryBudget));
         }
 
         if (AcceptHighWater is { } high)

@@ -71,6 +71,9 @@ internal sealed record ConnectionSettings(
             options.BlockedThreadWarning);
     }
 
+    /// <summary>The server's memory budget, which its send queues reserve from; null on a client.</summary>
+    public MemoryBudget? Budget { get; init; }
+
     /// <summary>The PROXY protocol on a server's connections; null when off (and always on a client).</summary>
     public ProxyProtocolOptions? ProxyProtocol { get; init; }
 

@@ -6,11 +6,12 @@ namespace CbuffTcp.Connections;
 /// </summary>
 internal readonly record struct OutgoingBytes(SendSegment[] Segments, int Count, int Length, int Messages, List<int>? MessageLengths);
 
-/// <summary>One pooled array of a send queue and how many of its bytes are queued (from its start).</summary>
-internal struct SendSegment(byte[] array, int length)
+/// <summary>One pooled array of a send queue, how many of its bytes are queued (from its start), and what the server's memory budget reserved for it.</summary>
+internal struct SendSegment(byte[] array, int length, int reserved = 0)
 {
     public byte[] Array = array;
     public int Length = length;
+    public int Reserved = reserved;
 
     public readonly ReadOnlyMemory<byte> Memory => Array.AsMemory(0, Length);
 }

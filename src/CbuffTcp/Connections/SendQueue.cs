@@ -26,6 +26,7 @@ internal sealed class SendQueue
     private readonly int _maxBytes;
     private readonly int _maxMessages;
     private readonly ArrayPool<byte> _pool;
+    private readonly MemoryBudget? _budget;
 
     // A pack buffer's array comes from the shared pool, and the queue returns its arrays to its own pool: it can take
     // one over only when the two are the same.
@@ -55,9 +56,10 @@ internal sealed class SendQueue
     [ThreadStatic]
     private static List<SendQueue>? t_heldWakes;
 
-    public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool)
+    public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool, MemoryBudget? budget = null)
     {
         _pool = pool;
+        _budget = budget;
         _adoptsPackBuffers = ReferenceEquals(pool, ArrayPool<byte>.Shared);
         _maxBytes = maxBytes;
         _maxMessages = maxMessages;
@@ -133,11 +135,16 @@ internal sealed class SendQueue
 
             if (adoptable is not null && packet.Length >= AdoptMinLength && _adoptsPackBuffers)
             {
-                AddSegment(adoptable.Detach(), packet.Length);
+                if (!Reserve(adoptable.Capacity, out var reserved))
+                {
+                    return SendResult.QueueFull; // the pack buffer keeps its array
+                }
+
+                AddSegment(adoptable.Detach(), packet.Length, reserved);
             }
-            else
+            else if (!CopyToTail(packet))
             {
-                CopyToTail(packet);
+                return SendResult.QueueFull; // the server's memory budget refused the array it needed
             }
 
             _pendingBytes += packet.Length;
@@ -174,7 +181,7 @@ internal sealed class SendQueue
 
                 for (var i = 0; i < outbox._segmentCount; i++)
                 {
-                    AddSegment(outbox._segments[i].Array, outbox._segments[i].Length);
+                    AddSegment(outbox._segments[i].Array, outbox._segments[i].Length); // a client's: no server budget
                 }
 
                 _pendingBytes += outbox._pendingBytes;
@@ -351,8 +358,11 @@ internal sealed class SendQueue
         return dropped;
     }
 
-    /// <summary>Copies a message to the end of the last array, or to a new one when it has no room: what is queued never moves.</summary>
-    private void CopyToTail(ReadOnlySpan<byte> packet)
+    /// <summary>
+    /// Copies a message to the end of the last array, or to a new one when it has no room: what is queued never moves.
+    /// False when the memory budget refused the new array (nothing was queued).
+    /// </summary>
+    private bool CopyToTail(ReadOnlySpan<byte> packet)
     {
         if (_segmentCount > 0)
         {
@@ -361,25 +371,54 @@ internal sealed class SendQueue
             {
                 packet.CopyTo(tail.Array.AsSpan(tail.Length));
                 tail.Length += packet.Length;
-                return;
+                return true;
             }
         }
 
         // Each new array of a burst twice the last, never past the byte limit (a queue at its cap holds about its cap).
         var size = _segmentCount == 0 ? FirstChunkSize : Math.Clamp(_segments[_segmentCount - 1].Array.Length * 2, FirstChunkSize, MaxChunkSize);
-        var chunk = _pool.Rent(Math.Max(packet.Length, Math.Min(size, _maxBytes)));
+        var length = Math.Max(packet.Length, Math.Min(size, _maxBytes));
+        if (!Reserve(MemoryBudget.PooledLength(length), out var reserved))
+        {
+            return false;
+        }
+
+        var chunk = _pool.Rent(length);
+        if (chunk.Length > reserved && reserved > 0)
+        {
+            _budget!.Add(chunk.Length - reserved); // a pool that rounds up further than the shared one: counted all the same
+            reserved = chunk.Length;
+        }
+
         packet.CopyTo(chunk);
-        AddSegment(chunk, packet.Length);
+        AddSegment(chunk, packet.Length, reserved);
+        return true;
     }
 
-    private void AddSegment(byte[] array, int length)
+    /// <summary>
+    /// Reserves an array of <paramref name="length"/> bytes from the server's memory budget. The queue's floor is free: a
+    /// first array of at most 4 KiB while it holds nothing else (a reply, a welcome) reserves nothing.
+    /// </summary>
+    private bool Reserve(int length, out int reserved)
+    {
+        reserved = 0;
+        if (_budget is null || (_segmentCount == 0 && _inFlightBytes == 0 && length <= FirstChunkSize))
+        {
+            return true;
+        }
+
+        reserved = length;
+        return _budget.TryReserve(length);
+    }
+
+    private void AddSegment(byte[] array, int length, int reserved = 0)
     {
         if (_segmentCount == _segments.Length)
         {
             Array.Resize(ref _segments, Math.Max(4, _segments.Length * 2)); // grows once to what bursts need, then reused
         }
 
-        _segments[_segmentCount++] = new SendSegment(array, length);
+        _segments[_segmentCount++] = new SendSegment(array, length, reserved);
     }
 
     private void ReturnSegments(SendSegment[] segments, int count)
@@ -389,6 +428,11 @@ internal sealed class SendQueue
             if (segments[i].Array is { Length: > 0 } array)
             {
                 _pool.Return(array);
+            }
+
+            if (segments[i].Reserved > 0)
+            {
+                _budget!.Release(segments[i].Reserved);
             }
         }
 

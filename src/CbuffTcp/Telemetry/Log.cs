@@ -93,6 +93,9 @@ internal static partial class Log
     [LoggerMessage(47, LogLevel.Information, "Accepting again: {Connections} connections, at or under the low-water mark of {LowWater}")]
     public static partial void AcceptResumed(ILogger logger, int connections, int lowWater);
 
+    [LoggerMessage(48, LogLevel.Warning, "The memory budget of {Limit} bytes is reached ({Used} in use, {Wanted} more wanted): sends that need more memory are refused (QueueFull) until some frees; further refusals are counted, not logged, until use falls under half the limit")]
+    public static partial void MemoryBudgetReached(ILogger logger, long limit, long used, long wanted);
+
     [LoggerMessage(45, LogLevel.Warning, "Refused a connection from {RemoteEndPoint}: {Reason} (PROXY protocol; further refusals are logged at Debug until a header is accepted)")]
     public static partial void ProxyHeaderRefused(ILogger logger, EndPoint? remoteEndPoint, string reason);
 

@@ -46,6 +46,14 @@ internal sealed class ServerMetrics : IDisposable
         _meter.CreateObservableCounter("cbufftcp.network.io", ObserveBytes, "By", "Bytes read from clients (receive) and written to them (transmit).");
     }
 
+    /// <summary>The memory budget's instruments: what is reserved and the limit (observed), and each refusal (counted by the budget).</summary>
+    public void ObserveMemory(Func<MemoryBudget?> budget)
+    {
+        _meter.CreateObservableUpDownCounter("cbufftcp.memory.used", () => budget()?.Used ?? 0, "By", "Bytes of the server's memory budget reserved now (send queues past their first small array).");
+        _meter.CreateObservableUpDownCounter("cbufftcp.memory.limit", () => budget()?.Limit ?? 0, "By", "The server's memory budget (TcpServerOptions.MemoryBudget).");
+        _meter.CreateObservableCounter("cbufftcp.memory.refusals", () => budget()?.Refusals ?? 0, "{reservation}", "Reservations the memory budget refused: each refused a send (QueueFull).");
+    }
+
     /// <summary>The backplane's instruments, observed from <paramref name="totals"/> (a server with a backplane only).</summary>
     public void ObserveBackplane(Func<BackplaneTotals> totals)
     {
