@@ -12,6 +12,7 @@ namespace CbuffTcp;
 internal sealed class MemoryBudget(long limit)
 {
     private long _used;
+    private TaskCompletionSource? _released;
     private long _refusals;
     private int _refusing;
 
@@ -51,11 +52,37 @@ internal sealed class MemoryBudget(long limit)
     public void Release(long bytes)
     {
         var used = Interlocked.Add(ref _used, -bytes);
+        if (Volatile.Read(ref _released) is not null)
+        {
+            Interlocked.Exchange(ref _released, null)?.TrySetResult(); // connections waiting for memory try again
+        }
+
         if (Volatile.Read(ref _refusing) != 0 && used < Limit / 2)
         {
             Volatile.Write(ref _refusing, 0);
         }
     }
+
+    /// <summary>Completes at the next release: a connection waiting for memory awaits it (then checks <see cref="HasRoomFor"/> again).</summary>
+    public Task ReleasedAsync()
+    {
+        while (true)
+        {
+            if (Volatile.Read(ref _released) is { } current)
+            {
+                return current.Task;
+            }
+
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (Interlocked.CompareExchange(ref _released, created, null) is null)
+            {
+                return created.Task;
+            }
+        }
+    }
+
+    /// <summary>True when <paramref name="bytes"/> more would fit now.</summary>
+    public bool HasRoomFor(long bytes) => Used + bytes <= Limit;
 
     /// <summary>What the shared pool hands out for <paramref name="length"/>: its arrays are powers of two.</summary>
     public static int PooledLength(int length) => (int)Math.Min(BitOperations.RoundUpToPowerOf2((uint)Math.Max(length, 16)), int.MaxValue);

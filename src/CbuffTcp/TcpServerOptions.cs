@@ -33,13 +33,13 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     public int? ConnectionRatePerIp { get; set; }
 
     /// <summary>
-    /// The most bytes the server holds for all its clients' send queues together: each array a queue takes past its first
-    /// 4 KiB one is reserved from this first, and returned when written or dropped. A send that needs memory the budget
-    /// cannot give returns <see cref="SendResult.QueueFull"/> (and <see cref="SlowConsumerPolicy"/> applies), never
-    /// blocks; the first refusal of a streak is logged (event 48) and every one counted (<c>cbufftcp.memory.refusals</c>).
-    /// Null (the default) takes half of what the GC may use: its heap hard limit, else the container's memory limit,
-    /// else the machine's memory (at least 64 MiB). Receive buffers are bounded per connection (the frame limit), not
-    /// by this budget yet.
+    /// The most bytes the server holds for all its clients' receive buffers and send queues together: each array past a
+    /// connection's first 4 KiB is reserved from this before it is rented, and given back when returned. A receive
+    /// buffer that cannot grow stops reading (the frame timeout still runs); a send that needs memory the budget cannot
+    /// give returns <see cref="SendResult.QueueFull"/> (and <see cref="SlowConsumerPolicy"/> applies), never blocks. The
+    /// first refusal of a streak is logged (event 48) and every one counted (<c>cbufftcp.memory.refusals</c>). Null (the
+    /// default) takes half of what the GC may use: its heap hard limit, else the container's memory limit, else the
+    /// machine's memory (at least 64 MiB). See docs/limits.md.
     /// </summary>
     public long? MemoryBudget { get; set; }
 

@@ -12,9 +12,15 @@ namespace CbuffTcp.Connections;
 /// <remarks>
 /// A mutable struct held by the connection's receive loop (a field of its state machine): no object of its own.
 /// Protocols see the bytes as a single-segment sequence, their fastest path.
+/// With the server's memory budget, every array past the first 4 KiB of it is reserved before it is rented and given
+/// back when it is returned (or handed over): when the budget refuses, the buffer does not grow, and
+/// <see cref="GetReadMemory"/> returns nothing once the array is full (the connection then waits for memory).
 /// </remarks>
-internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
+internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget? budget = null)
 {
+    /// <summary>What an array costs the budget: its bytes past this floor, so a connection's usual small read array is free.</summary>
+    public const int BudgetFloor = ConnectionSettings.MinReadSize;
+
     /// <summary>The smallest array a leftover partial frame is kept in (see <see cref="TrimForWait"/>).</summary>
     public const int MinTrimmedSize = 256;
 
@@ -26,6 +32,9 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
     private int _end;
     private long _receivedSinceWait;
     private int _firstArraySize;
+
+    /// <summary>What the budget last refused (bytes): a connection waiting for memory waits until that much may be free.</summary>
+    public int RefusedCost { get; private set; }
 
     /// <summary>Bytes received and not yet consumed.</summary>
     public readonly int Length => _end - _start;
@@ -43,7 +52,11 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
         readSize = Math.Min(readSize, room);
         if (_array is null)
         {
-            _array = pool.Rent(Math.Max(readSize, Math.Min(_firstArraySize, room)));
+            _array = Rent(Math.Max(readSize, Math.Min(_firstArraySize, room))) ?? Rent(Math.Min(readSize, BudgetFloor));
+            if (_array is null)
+            {
+                return Memory<byte>.Empty;
+            }
         }
         else if (_array.Length - _end < readSize)
         {
@@ -90,9 +103,13 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
         _array = null;
         if (leftover > 0)
         {
+            // The partial frame must stay: counted even past the budget (at most a frame; the frame timeout bounds it).
             _array = pool.Rent(Math.Max(leftover, ConnectionSettings.MinReadSize));
+            budget?.Add(Cost(_array.Length));
             array.AsSpan(_start + (int)consumed, leftover).CopyTo(_array);
         }
+
+        budget?.Release(Cost(array.Length)); // it leaves with its messages: bounded by AsyncReceiveQueueMaxBytes from here
 
         _start = 0;
         _end = leftover;
@@ -131,8 +148,10 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
             return;
         }
 
-        var smaller = pool.Rent(Math.Max(length, MinTrimmedSize));
-        MoveTo(smaller);
+        if (Rent(Math.Max(length, MinTrimmedSize)) is { } smaller)
+        {
+            MoveTo(smaller);
+        }
     }
 
     /// <summary>Returns the array to the pool, dropping what it held. Safe to call more than once.</summary>
@@ -140,11 +159,38 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
     {
         if (_array is not null)
         {
-            pool.Return(_array);
+            Return(_array);
         }
 
         _array = null;
         _start = _end = 0;
+    }
+
+    private readonly int Cost(int length) => budget is null ? 0 : Math.Max(0, length - BudgetFloor);
+
+    /// <summary>Rents an array, reserving its cost first; null when the budget refuses.</summary>
+    private byte[]? Rent(int length)
+    {
+        var cost = Cost(MemoryBudget.PooledLength(length));
+        if (cost > 0 && !budget!.TryReserve(cost))
+        {
+            RefusedCost = cost;
+            return null;
+        }
+
+        var array = pool.Rent(length);
+        if (Cost(array.Length) != cost)
+        {
+            budget?.Add(Cost(array.Length) - cost); // a pool that rounds differently from the shared one: counted all the same
+        }
+
+        return array;
+    }
+
+    private readonly void Return(byte[] array)
+    {
+        pool.Return(array);
+        budget?.Release(Cost(array.Length));
     }
 
     private void MakeRoom(int readSize)
@@ -160,7 +206,17 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
             return;
         }
 
-        MoveTo(pool.Rent(Math.Max(needed, Math.Min(_array.Length * 2, maxLength))));
+        if (Rent(Math.Max(needed, Math.Min(_array.Length * 2, maxLength))) is { } larger)
+        {
+            MoveTo(larger);
+        }
+        else if (_start > 0)
+        {
+            // No memory to grow: make what room the array has by moving the data to its front.
+            _array.AsSpan(_start, length).CopyTo(_array);
+            _start = 0;
+            _end = length;
+        }
     }
 
     private void MoveTo(byte[] array)
@@ -168,7 +224,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength)
         var length = Length;
         var old = _array!;
         old.AsSpan(_start, length).CopyTo(array);
-        pool.Return(old);
+        Return(old);
         _array = array;
         _start = 0;
         _end = length;

@@ -30,7 +30,7 @@ public sealed partial class TcpConnection<TMessage>
             return RefuseProxy($"a PROXY protocol header is required, and {RemoteEndPoint} is not a trusted proxy");
         }
 
-        var input = new ReceiveBuffer(_settings.BufferPool, ProxyHeaderParser.MaxV2Length + ConnectionSettings.MaxReadSize);
+        var input = new ReceiveBuffer(_settings.BufferPool, ProxyHeaderParser.MaxV2Length + ConnectionSettings.MaxReadSize, _settings.Budget);
         using var deadline = _settings.TimeProvider.CreateTimer(
             static c => ((TcpConnection<TMessage>)c!).Abort(DisconnectReason.ProtocolError, "no complete PROXY protocol header in time"), this, proxy.HeaderTimeout, Timeout.InfiniteTimeSpan);
         try
@@ -38,7 +38,7 @@ public sealed partial class TcpConnection<TMessage>
             while (true)
             {
                 await _transport.WaitForDataAsync().ConfigureAwait(false);
-                var memory = input.GetReadMemory(ConnectionSettings.MinReadSize);
+                var memory = input.GetReadMemory(ConnectionSettings.MinReadSize); // within the budget's free floor: never empty
                 var receiving = _transport.ReceiveAsync(memory);
                 var received = receiving.IsCompletedSuccessfully ? receiving.Result : await receiving.ConfigureAwait(false);
                 if (received == ConnectionTransport.NothingYet)

@@ -18,7 +18,7 @@ public sealed partial class TcpConnection<TMessage>
     private async Task ReceiveLoopAsync()
     {
         // Behind a PROXY header, the loop starts from the bytes read with it (decoded before any wait).
-        var input = _firstInput ?? new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes);
+        var input = _firstInput ?? new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes, _settings.Budget);
         var decodeFirst = _firstInput is { Length: > 0 };
         _firstInput = null;
         var readSize = ConnectionSettings.MinReadSize;
@@ -60,6 +60,15 @@ public sealed partial class TcpConnection<TMessage>
 
                 // Data is there: a socket reads it at once; a TLS record may take a moment longer.
                 var memory = input.GetReadMemory(readSize);
+                if (memory.IsEmpty)
+                {
+                    // The server's memory budget cannot grow this buffer (a partial frame fills it): read no further until
+                    // memory frees. The frame clock runs meanwhile, so a peer that cannot finish its frame is closed by it.
+                    await WaitForMemoryAsync(_settings.Budget!, input.RefusedCost).ConfigureAwait(false);
+                    readFirst = true; // the data is still there
+                    continue;
+                }
+
                 var receiving = _transport.ReceiveAsync(memory);
                 var received = receiving.IsCompletedSuccessfully ? receiving.Result : await receiving.ConfigureAwait(false);
                 if (received == ConnectionTransport.NothingYet)
@@ -331,4 +340,22 @@ public sealed partial class TcpConnection<TMessage>
         SocketException { SocketErrorCode: SocketError.OperationAborted } or ObjectDisposedException or OperationCanceledException => DisconnectReason.Aborted,
         _ => DisconnectReason.Reset,
     };
+
+    /// <summary>Until the budget has room for <paramref name="bytes"/>, or the connection closes (a timeout, a stop).</summary>
+    private async Task WaitForMemoryAsync(MemoryBudget budget, int bytes)
+    {
+        _awaitingData = true; // the timeout clocks run: the peer's unfinished frame holds the memory
+        while (!IsClosing)
+        {
+            var released = budget.ReleasedAsync();
+            if (budget.HasRoomFor(bytes))
+            {
+                break;
+            }
+
+            await Task.WhenAny(released, _flushed.Task).ConfigureAwait(false);
+        }
+
+        _awaitingData = false;
+    }
 }
