@@ -105,11 +105,17 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
         {
             // The partial frame must stay: counted even past the budget (at most a frame; the frame timeout bounds it).
             _array = pool.Rent(Math.Max(leftover, ConnectionSettings.MinReadSize));
-            budget?.Add(Cost(_array.Length));
+            if (Cost(_array.Length) is var kept and > 0)
+            {
+                budget!.Add(kept);
+            }
             array.AsSpan(_start + (int)consumed, leftover).CopyTo(_array);
         }
 
-        budget?.Release(Cost(array.Length)); // it leaves with its messages: bounded by AsyncReceiveQueueMaxBytes from here
+        if (Cost(array.Length) is var handedOver and > 0)
+        {
+            budget!.Release(handedOver); // it leaves with its messages: bounded by AsyncReceiveQueueMaxBytes from here
+        }
 
         _start = 0;
         _end = leftover;
@@ -190,7 +196,10 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
     private readonly void Return(byte[] array)
     {
         pool.Return(array);
-        budget?.Release(Cost(array.Length));
+        if (Cost(array.Length) is var cost and > 0)
+        {
+            budget!.Release(cost); // a small array cost nothing: no shared counter touched on the common path
+        }
     }
 
     private void MakeRoom(int readSize)
