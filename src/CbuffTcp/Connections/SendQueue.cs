@@ -397,12 +397,13 @@ internal sealed class SendQueue
 
     /// <summary>
     /// Reserves an array of <paramref name="length"/> bytes from the server's memory budget. The queue's floor is free: a
-    /// first array of at most 4 KiB while it holds nothing else (a reply, a welcome) reserves nothing.
+    /// first pending array of at most 4 KiB (a reply, a welcome) reserves nothing, so a queue holds at most two free
+    /// arrays (that one, and the one its write loop is writing) and the common path touches no shared counter.
     /// </summary>
     private bool Reserve(int length, out int reserved)
     {
         reserved = 0;
-        if (_budget is null || (_segmentCount == 0 && _inFlightBytes == 0 && length <= FirstChunkSize))
+        if (_budget is null || (_segmentCount == 0 && length <= FirstChunkSize))
         {
             return true;
         }
