@@ -42,7 +42,8 @@ public class ServeMemoryBudgetTests(ITestOutputHelper output)
                 foreach (var socket in await Task.WhenAll(connects))
                 {
                     attackers.Add(socket);
-                    sends.Add(socket.SendAsync(frame, SocketFlags.None)); // never awaited to the end: the server stops reading them
+                    // Never awaited to the end (the server stops reading them); their failure at the reset is observed here.
+                    sends.Add(socket.SendAsync(frame, SocketFlags.None).ContinueWith(static send => _ = send.Exception, TaskScheduler.Default));
                 }
             }
 
@@ -69,6 +70,7 @@ public class ServeMemoryBudgetTests(ITestOutputHelper output)
         finally
         {
             attackers.ForEach(s => s.Dispose()); // reset: no TIME_WAIT left behind
+            await Task.WhenAll(sends).WaitAsync(TimeSpan.FromSeconds(30));
         }
     }
 }
