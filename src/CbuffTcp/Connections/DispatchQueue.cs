@@ -7,8 +7,10 @@ namespace CbuffTcp.Connections;
 /// AsyncReceive's per-connection queue between the receive loop (the one writer) and the dispatch loop (the one
 /// reader), bounded in bytes: once what it holds passes the limit, the receive loop stops reading until the handler
 /// has worked it back under (an empty queue takes anything, so a frame larger than the limit still goes through).
+/// On a server, what it holds counts against the memory budget too, whole, from the moment it is queued until it is
+/// taken: the receive loop of a connection whose queue holds something reads no further while the budget is spent.
 /// </summary>
-internal sealed class DispatchQueue<TMessage>(int maxBytes)
+internal sealed class DispatchQueue<TMessage>(int maxBytes, MemoryBudget? budget)
 {
     private readonly Channel<ReceivedBatch<TMessage>> _items = Channel.CreateUnbounded<ReceivedBatch<TMessage>>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
@@ -25,6 +27,11 @@ internal sealed class DispatchQueue<TMessage>(int maxBytes)
     /// <summary>Queues <paramref name="item"/>; the queue owns its arrays from here on.</summary>
     public void Enqueue(ReceivedBatch<TMessage> item)
     {
+        if (budget is not null && item.Bytes > item.Reserved)
+        {
+            budget.Add(item.Bytes - item.Reserved); // already received: counted, never refused (the read pauses instead)
+        }
+
         Interlocked.Add(ref _bytes, item.Bytes);
         if (!_items.Writer.TryWrite(item))
         {
@@ -56,9 +63,34 @@ internal sealed class DispatchQueue<TMessage>(int maxBytes)
     public void Taken(ReceivedBatch<TMessage> item)
     {
         item.Return();
+        if (budget is not null && item.Bytes > 0)
+        {
+            budget.Release(item.Bytes);
+        }
+
         if (Interlocked.Add(ref _bytes, -item.Bytes) <= maxBytes && Volatile.Read(ref _writerWaiting) == 1 && Interlocked.Exchange(ref _writerWaiting, 0) == 1)
         {
             _room.Set();
+        }
+    }
+
+    /// <summary>
+    /// The receive loop, after <see cref="WaitForRoomAsync"/>: while this queue holds something and the server's budget
+    /// is spent, read no further (what the handler works off frees memory and wakes it). An empty queue never waits:
+    /// a connection that holds nothing is served as usual. Completes early when <paramref name="closing"/> does.
+    /// </summary>
+    public ValueTask WaitForMemoryAsync(Task closing) =>
+        budget is null || QueuedBytes == 0 || budget.HasRoomFor(0) ? ValueTask.CompletedTask : WaitForReleasesAsync(closing);
+
+    private async ValueTask WaitForReleasesAsync(Task closing)
+    {
+        while (budget is not null && QueuedBytes > 0 && !budget.HasRoomFor(0) && !closing.IsCompleted)
+        {
+            var released = budget.ReleasedAsync();
+            if (QueuedBytes > 0 && !budget.HasRoomFor(0))
+            {
+                await Task.WhenAny(released, closing).ConfigureAwait(false);
+            }
         }
     }
 
@@ -77,17 +109,21 @@ internal readonly struct ReceivedBatch<TMessage>
     private readonly byte[]? _bytes;
     private readonly ArrayPool<byte>? _pool;
 
-    private ReceivedBatch(TMessage[]? messages, int count, byte[]? bytes, ArrayPool<byte>? pool, long size)
+    private ReceivedBatch(TMessage[]? messages, int count, byte[]? bytes, ArrayPool<byte>? pool, long size, int reserved = 0)
     {
         _messages = messages;
         _count = count;
         _bytes = bytes;
         _pool = pool;
         Bytes = size;
+        Reserved = reserved;
     }
 
-    /// <summary>What the entry counts against the queue's limit.</summary>
+    /// <summary>What the entry counts against the queue's limit (and the server's memory budget).</summary>
     public long Bytes { get; }
+
+    /// <summary>What the budget reserved for the entry before it was queued (a receive array's part past the free floor).</summary>
+    public int Reserved { get; }
 
     public bool HasMessages => _count > 0;
 
@@ -96,8 +132,8 @@ internal readonly struct ReceivedBatch<TMessage>
     /// <summary>Decoded messages: <paramref name="frameBytes"/> is what their frames took on the wire.</summary>
     public static ReceivedBatch<TMessage> OfMessages(TMessage[] messages, int count, long frameBytes) => new(messages, count, null, null, frameBytes);
 
-    /// <summary>A receive array handed over with the frames decoded from it.</summary>
-    public static ReceivedBatch<TMessage> OfReceiveArray(byte[] array, ArrayPool<byte> pool) => new(null, 0, array, pool, array.Length);
+    /// <summary>A receive array handed over with the frames decoded from it, <paramref name="reserved"/> bytes of it already in the budget.</summary>
+    public static ReceivedBatch<TMessage> OfReceiveArray(byte[] array, ArrayPool<byte> pool, int reserved) => new(null, 0, array, pool, array.Length, reserved);
 
     public void Return()
     {

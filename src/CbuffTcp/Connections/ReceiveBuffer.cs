@@ -89,10 +89,12 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
     /// <summary>
     /// Gives the array away with its first <paramref name="consumed"/> bytes (decoded frames that messages still point
     /// into: AsyncReceive hands them to the dispatch loop, which returns the array to the pool once they are handled),
-    /// and keeps what follows (a partial frame) in an array of its own. Null when nothing was consumed.
+    /// and keeps what follows (a partial frame) in an array of its own. Null when nothing was consumed. What the budget
+    /// reserved for the array stays reserved (<paramref name="reserved"/>): the taker releases it with the array.
     /// </summary>
-    public byte[]? HandOver(long consumed)
+    public byte[]? HandOver(long consumed, out int reserved)
     {
+        reserved = 0;
         if (consumed == 0)
         {
             return null;
@@ -112,11 +114,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
             array.AsSpan(_start + (int)consumed, leftover).CopyTo(_array);
         }
 
-        if (Cost(array.Length) is var handedOver and > 0)
-        {
-            budget!.Release(handedOver); // it leaves with its messages: bounded by AsyncReceiveQueueMaxBytes from here
-        }
-
+        reserved = Cost(array.Length);
         _start = 0;
         _end = leftover;
         return array;

@@ -97,9 +97,9 @@ public sealed partial class TcpConnection<TMessage>
                 if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
                 {
                     // The queued messages point into the array: it leaves with them, decoded once, never copied.
-                    if (input.HandOver(consumed) is { } frames)
+                    if (input.HandOver(consumed, out var reserved) is { } frames)
                     {
-                        queue.Enqueue(ReceivedBatch<TMessage>.OfReceiveArray(frames, _settings.BufferPool));
+                        queue.Enqueue(ReceivedBatch<TMessage>.OfReceiveArray(frames, _settings.BufferPool, reserved));
                     }
                 }
                 else
@@ -116,6 +116,7 @@ public sealed partial class TcpConnection<TMessage>
                 if (_dispatchQueue is { } paused)
                 {
                     await paused.WaitForRoomAsync().ConfigureAwait(false); // the handler is behind: read no further
+                    await paused.WaitForMemoryAsync(_flushed.Task).ConfigureAwait(false); // or the server's budget is spent
                 }
 
                 NoteLeftover(consumedAny: consumed > 0, input.Length);
@@ -181,7 +182,7 @@ public sealed partial class TcpConnection<TMessage>
             return null;
         }
 
-        _dispatchQueue = new DispatchQueue<TMessage>(_settings.AsyncReceiveQueueMaxBytes);
+        _dispatchQueue = new DispatchQueue<TMessage>(_settings.AsyncReceiveQueueMaxBytes, _settings.Budget);
         return DispatchLoopAsync(_dispatchQueue);
     }
 

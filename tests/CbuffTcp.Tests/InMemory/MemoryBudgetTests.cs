@@ -122,4 +122,63 @@ public class MemoryBudgetTests
         await Eventually.TrueAsync(() => fixture.Server.Memory.Used == 0, "every reservation given back");
         holders.ForEach(h => h.Dispose());
     }
+
+    [Fact]
+    public async Task AsyncReceive_queues_count_against_the_budget_a_spent_budget_pauses_their_reads_and_a_connection_with_nothing_queued_is_served()
+    {
+        var handler = new GatedHandler();
+        const int Budget = 1024 * 1024;
+        await using var fixture = await InMemoryFixture<GatedHandler>.StartAsync(handler, new TcpServerOptions { MemoryBudget = Budget, AsyncReceive = true, AsyncReceiveQueueMaxBytes = 4 * 1024 * 1024 });
+
+        // 8 clients each send 1 MiB in 1 KiB frames to a handler that waits: 8 MiB would queue without the budget (each
+        // queue's own limit is 4 MiB).
+        var burst = new byte[1024 * 1024];
+        for (var offset = 0; offset < burst.Length; offset += 1024)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(burst.AsSpan(offset), 1020);
+        }
+
+        var senders = new List<InMemoryPeer<ReadOnlySequence<byte>>>();
+        for (var i = 0; i < 8; i++)
+        {
+            var peer = fixture.Host.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse($"10.0.0.{i + 1}"), GatedHandler.GatedPort), bufferSize: 2 * 1024 * 1024);
+            await peer.WriteAsync(burst);
+            senders.Add(peer);
+        }
+
+        await Eventually.TrueAsync(() => fixture.Server.Memory.Used >= Budget * 0.9 && senders.Sum(p => p.UnreadByServer) >= (8 * burst.Length) - (Budget * 2), "the queues filled the budget and reading paused");
+
+        // What a queue adds past the limit is at most the free floor of the array read just before the check (4 KiB each).
+        Assert.InRange(fixture.Server.Memory.Used, 0, Budget + (8 * ReceiveBuffer.BudgetFloor));
+
+        using var newcomer = fixture.Host.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("10.0.1.1"), 6000));
+        await newcomer.WriteAsync(WireClient.LengthFrame("hello"u8));
+        Assert.Equal("hello"u8.ToArray(), (await newcomer.ReceiveAsync()).ToArray()); // nothing queued: served at once
+
+        handler.Open();
+        await handler.WaitUntilAsync(events => events.Where(e => e.Kind == "received").Sum(e => e.Messages.Length) == (8 * 1024) + 1, timeoutSeconds: 30, what: "every frame handled once the handler catches up");
+        await Eventually.TrueAsync(() => fixture.Server.Memory.Used == 0, "every reservation given back once the queues are empty");
+        senders.ForEach(p => p.Dispose());
+    }
+
+    /// <summary>Records every message; the handler for clients from <see cref="GatedPort"/> waits until <see cref="Open"/>.</summary>
+    public sealed class GatedHandler : EchoHandler
+    {
+        public const int GatedPort = 5000;
+
+        private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Open() => _gate.TrySetResult();
+
+        protected override async ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
+        {
+            if (connection.RemoteEndPoint is System.Net.IPEndPoint { Port: GatedPort })
+            {
+                await _gate.Task;
+                return;
+            }
+
+            await base.OnReceivedCoreAsync(connection, messages);
+        }
+    }
 }
