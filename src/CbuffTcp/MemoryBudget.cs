@@ -4,10 +4,11 @@ namespace CbuffTcp;
 
 /// <summary>
 /// The server-wide bound on what it holds for its clients (<see cref="TcpServerOptions.MemoryBudget"/>): every pooled
-/// array a send queue takes past its first small one is reserved here before it is rented, and given back when it is
-/// returned, on every path. A reservation that would pass the limit is refused, and the send that needed it returns
-/// <see cref="SendResult.QueueFull"/>. One interlocked add per array, none per message; the common case (a reply that
-/// fits the queue's first 4 KiB array) reserves nothing.
+/// array a send queue or a receive buffer takes past its first small one, what an AsyncReceive queue holds, and a pack
+/// buffer grown past 64 KiB is reserved here before it is taken, and given back when it is returned, on every path. A
+/// reservation that would pass the limit is refused: the send that needed it returns <see cref="SendResult.QueueFull"/>,
+/// the receive buffer stops growing and its connection reading. One interlocked add per array, none per message; the
+/// common case (a reply that fits the queue's first 4 KiB array, a read into the first 4 KiB) reserves nothing.
 /// </summary>
 internal sealed class MemoryBudget(long limit)
 {

@@ -157,8 +157,9 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
         }
 
         var send = new BatchSend(this);
-        _packer.PackAll(messages, ref send, static (ref BatchSend s, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => s.Result = s.Connection.EnqueuePacked(packed, lengths));
-        return send.Result;
+        return _packer.PackAll(messages, ref send, static (ref BatchSend s, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => s.Result = s.Connection.EnqueuePacked(packed, lengths))
+            ? send.Result
+            : SendResult.QueueFull; // no room in the server's memory budget to pack them
     }
 
     /// <summary>

@@ -100,9 +100,10 @@ public sealed partial class TcpServer<TMessage>
         }
 
         var send = new RemoteSend(cluster, clientId, requestId);
-        _packer.PackAll(new ReadOnlySpan<TMessage>(in message), ref send, static (ref RemoteSend s, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) =>
-            s.Result = s.Cluster.PublishDirect(s.ClientId, packed, lengths, s.RequestId));
-        return send.Result;
+        return _packer.PackAll(new ReadOnlySpan<TMessage>(in message), ref send, static (ref RemoteSend s, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) =>
+            s.Result = s.Cluster.PublishDirect(s.ClientId, packed, lengths, s.RequestId))
+            ? send.Result
+            : SendResult.QueueFull;
     }
 
     private static CloseResult CloseRemote(ClusterLink<TMessage> cluster, long clientId, string reason) =>

@@ -129,11 +129,15 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>Packs once, queues for the tally's local targets, then publishes for the other nodes' (with a backplane).</summary>
     private BroadcastResult Broadcast(ReadOnlySpan<TMessage> messages, BroadcastTally tally)
     {
-        _packer.PackAll(messages, ref tally, static (ref BroadcastTally t, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) =>
+        if (!_packer.PackAll(messages, ref tally, static (ref BroadcastTally t, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) =>
         {
             t.EnqueueAll(packed, lengths);
             t.Publish(packed, lengths);
-        });
+        }))
+        {
+            tally.RejectAll(); // no room in the server's memory budget to pack them: refused for every target
+        }
+
         return new BroadcastResult(tally.Queued, tally.Rejected) { Cluster = tally.Cluster };
     }
 
@@ -156,6 +160,17 @@ public sealed partial class TcpServer<TMessage>
                 Cluster = group is null
                     ? cluster.PublishBroadcast(packed, lengths, exceptClientId)
                     : cluster.PublishToGroup(group, packed, lengths, exceptClientId);
+            }
+        }
+
+        public void RejectAll()
+        {
+            foreach (var connection in targets)
+            {
+                if (connection.Id != exceptClientId && connection.IsReady)
+                {
+                    Rejected++;
+                }
             }
         }
 

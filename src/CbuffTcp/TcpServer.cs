@@ -170,6 +170,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
                     $"The memory budget of {budget.Limit} bytes is reached ({budget.Used} in use): sends that need more memory are refused (QueueFull) until some frees.",
                     exception: null),
             };
+            _packer.Budget = _memory;
             _settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, _metrics), ProxyProtocol = _options.ProxyProtocol, Budget = _memory };
             _status = ServerStatus.Starting;
         }

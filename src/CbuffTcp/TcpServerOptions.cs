@@ -33,10 +33,12 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     public int? ConnectionRatePerIp { get; set; }
 
     /// <summary>
-    /// The most bytes the server holds for all its clients' receive buffers and send queues together: each array past a
-    /// connection's first 4 KiB is reserved from this before it is rented, and given back when returned. A receive
-    /// buffer that cannot grow stops reading (the frame timeout still runs); a send that needs memory the budget cannot
-    /// give returns <see cref="SendResult.QueueFull"/> (and <see cref="SlowConsumerPolicy"/> applies), never blocks. The
+    /// The most bytes the server holds for all its clients together: receive buffers and send queues (each array past a
+    /// connection's first 4 KiB), the AsyncReceive queues (all they hold) and the pack buffers of large messages (past
+    /// 64 KiB) are reserved from this before the memory is taken, and given back when it is returned. A receive buffer
+    /// that cannot grow stops reading (the frame timeout still runs), as does a connection with messages in its
+    /// AsyncReceive queue while the budget is spent; a send that needs memory the budget cannot give returns
+    /// <see cref="SendResult.QueueFull"/> (and, for a queue, <see cref="SlowConsumerPolicy"/> applies), never blocks. The
     /// first refusal of a streak is logged (event 48) and every one counted (<c>cbufftcp.memory.refusals</c>). Null (the
     /// default) takes half of what the GC may use: its heap hard limit, else the container's memory limit, else the
     /// machine's memory (at least 64 MiB). See docs/limits.md.

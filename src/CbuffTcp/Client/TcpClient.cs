@@ -135,7 +135,7 @@ public sealed partial class TcpClient<TMessage> : IAsyncDisposable
         }
 
         var send = new OutboxBatch(this);
-        _packer.PackAll(messages, ref send, static (ref OutboxBatch s, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => s.Result = s.Client.EnqueueWhileReconnecting(packed, lengths));
+        _ = _packer.PackAll(messages, ref send, static (ref OutboxBatch s, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => s.Result = s.Client.EnqueueWhileReconnecting(packed, lengths)); // a client has no budget: never refused
         return send.Result;
     }
 

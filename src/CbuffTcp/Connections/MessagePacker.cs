@@ -20,15 +20,25 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
     // A received batch holds at most 256 messages: its lengths fit on the stack.
     private const int MaxStackLengths = ConnectionSettings.MaxBatchSize;
 
+    /// <summary>
+    /// The server's memory budget (set at each start; null on a client): a pack buffer that grows past its retained
+    /// size reserves from it, and a refusal makes the send <see cref="SendResult.QueueFull"/>.
+    /// </summary>
+    public MemoryBudget? Budget { get; set; }
+
     /// <summary>Packs, then calls <paramref name="enqueue"/> with the packed bytes (which it may copy or, once, <see cref="PackBuffer.Detach"/>).</summary>
     public SendResult Pack<TState>(in TMessage message, ref TState state, PackedMessageHandler<TState> enqueue)
     {
-        var buffer = PackBuffer.Rent();
+        var buffer = PackBuffer.Rent(Budget);
         try
         {
             try
             {
                 protocol.Pack(message, buffer);
+            }
+            catch (MemoryBudgetRefusedException)
+            {
+                return SendResult.QueueFull; // counted and logged by the budget
             }
             catch (Exception ex)
             {
@@ -46,15 +56,17 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
 
     /// <summary>
     /// Packs every message of <paramref name="messages"/> end to end, then calls <paramref name="enqueue"/> once with
-    /// all the bytes and each message's length (if any packed). A message whose <c>Pack</c> throws is reported and left out.
+    /// all the bytes and each message's length (if any packed). A message whose <c>Pack</c> throws is reported and left
+    /// out. False, with nothing handed on, when the memory budget refused the room to pack them all (the send is
+    /// <see cref="SendResult.QueueFull"/>: a batch goes whole or not at all).
     /// </summary>
-    public void PackAll<TState>(ReadOnlySpan<TMessage> messages, ref TState state, PackedBatchHandler<TState> enqueue)
+    public bool PackAll<TState>(ReadOnlySpan<TMessage> messages, ref TState state, PackedBatchHandler<TState> enqueue)
     {
         int[]? rented = null;
         Span<int> lengths = messages.Length <= MaxStackLengths
             ? stackalloc int[messages.Length]
             : (rented = ArrayPool<int>.Shared.Rent(messages.Length));
-        var buffer = PackBuffer.Rent();
+        var buffer = PackBuffer.Rent(Budget);
         try
         {
             var count = 0;
@@ -65,6 +77,10 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
                 {
                     protocol.Pack(message, buffer);
                     lengths[count++] = buffer.WrittenSpan.Length - start;
+                }
+                catch (MemoryBudgetRefusedException)
+                {
+                    return false;
                 }
                 catch (Exception ex)
                 {
@@ -77,6 +93,8 @@ internal sealed class MessagePacker<TMessage>(IProtocol<TMessage> protocol, ITcp
             {
                 enqueue(ref state, buffer.WrittenSpan, lengths[..count]);
             }
+
+            return true;
         }
         finally
         {

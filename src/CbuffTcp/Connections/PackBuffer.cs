@@ -16,27 +16,39 @@ internal sealed class PackBuffer : IBufferWriter<byte>
 
     private byte[] _buffer = [];
     private int _written;
+    private MemoryBudget? _budget;
+    private int _reserved;
+
+    /// <summary>What the server's memory budget reserved for the array held now: arrays past the retained size are reserved before they are rented.</summary>
+    public int Reserved => _reserved;
 
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
 
     /// <summary>
     /// Gives the packed bytes' array away (rented from <see cref="ArrayPool{T}.Shared"/>; the taker returns it there), so a
-    /// large message can join a send queue without a copy. The buffer starts over empty, with no array.
+    /// large message can join a send queue without a copy, with what the budget reserved for it (<see cref="Reserved"/>,
+    /// the taker's to release). The buffer starts over empty, with no array.
     /// </summary>
     public byte[] Detach()
     {
         var array = _buffer;
         _buffer = [];
         _written = 0;
+        _reserved = 0;
         return array;
     }
 
-    /// <summary>Takes this thread's buffer (or a new one when a pack is already under way on it), empty.</summary>
-    public static PackBuffer Rent()
+    /// <summary>
+    /// Takes this thread's buffer (or a new one when a pack is already under way on it), empty. With a
+    /// <paramref name="budget"/>, growing past the retained size reserves from it first, and a refusal throws
+    /// <see cref="MemoryBudgetRefusedException"/> out of the protocol's <c>Pack</c>.
+    /// </summary>
+    public static PackBuffer Rent(MemoryBudget? budget = null)
     {
         var buffer = t_cached ?? new PackBuffer();
         t_cached = null;
         buffer._written = 0;
+        buffer._budget = budget;
         return buffer;
     }
 
@@ -55,6 +67,7 @@ internal sealed class PackBuffer : IBufferWriter<byte>
 
         if (keep)
         {
+            buffer._budget = null; // it holds no reserved array now: the next sender brings its own budget
             t_cached = buffer;
         }
     }
@@ -64,13 +77,23 @@ internal sealed class PackBuffer : IBufferWriter<byte>
 
     private void ReleaseArray()
     {
+        ReturnArray();
+        _buffer = [];
+        _written = 0;
+    }
+
+    private void ReturnArray()
+    {
         if (_buffer.Length > 0)
         {
             ArrayPool<byte>.Shared.Return(_buffer);
         }
 
-        _buffer = [];
-        _written = 0;
+        if (_reserved > 0)
+        {
+            _budget!.Release(_reserved);
+            _reserved = 0;
+        }
     }
 
     /// <summary>Drops what was written past the first <paramref name="length"/> bytes (a <c>Pack</c> that threw midway).</summary>
@@ -107,13 +130,26 @@ internal sealed class PackBuffer : IBufferWriter<byte>
             return;
         }
 
-        var grown = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(256, _buffer.Length * 2)));
-        _buffer.AsSpan(0, _written).CopyTo(grown);
-        if (_buffer.Length > 0)
+        var length = Math.Max(needed, Math.Max(256, _buffer.Length * 2));
+        var reserve = MemoryBudget.PooledLength(length) is var pooled && pooled > RetainedCapacity && _budget is not null ? pooled : 0;
+        if (reserve > 0 && !_budget!.TryReserve(reserve))
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            throw new MemoryBudgetRefusedException(reserve); // nothing changed: what was packed so far stays
         }
 
+        var grown = ArrayPool<byte>.Shared.Rent(length);
+        _buffer.AsSpan(0, _written).CopyTo(grown);
+        ReturnArray();
         _buffer = grown;
+        _reserved = reserve;
     }
+}
+
+/// <summary>
+/// Thrown out of a protocol's <c>Pack</c> when the pack buffer cannot grow within the server's memory budget; the send
+/// returns <see cref="SendResult.QueueFull"/> (a protocol should let it pass).
+/// </summary>
+internal sealed class MemoryBudgetRefusedException(int bytes)
+    : Exception($"The server's memory budget refused the {bytes} bytes this message needs to be packed.")
+{
 }

@@ -135,7 +135,9 @@ internal sealed class SendQueue
 
             if (adoptable is not null && packet.Length >= AdoptMinLength && _adoptsPackBuffers)
             {
-                if (!Reserve(adoptable.Capacity, out var reserved))
+                // A pack buffer that grew past its retained size reserved its array already: the reservation comes with it.
+                var reserved = adoptable.Reserved;
+                if (reserved == 0 && !Reserve(adoptable.Capacity, out reserved))
                 {
                     return SendResult.QueueFull; // the pack buffer keeps its array
                 }

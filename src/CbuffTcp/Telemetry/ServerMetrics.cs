@@ -49,9 +49,9 @@ internal sealed class ServerMetrics : IDisposable
     /// <summary>The memory budget's instruments: what is reserved and the limit (observed), and each refusal (counted by the budget).</summary>
     public void ObserveMemory(Func<MemoryBudget?> budget)
     {
-        _meter.CreateObservableUpDownCounter("cbufftcp.memory.used", () => budget()?.Used ?? 0, "By", "Bytes of the server's memory budget reserved now (send queues past their first small array).");
+        _meter.CreateObservableUpDownCounter("cbufftcp.memory.used", () => budget()?.Used ?? 0, "By", "Bytes of the server's memory budget reserved now (send queues and receive buffers past their first small array, AsyncReceive queues, large pack buffers).");
         _meter.CreateObservableUpDownCounter("cbufftcp.memory.limit", () => budget()?.Limit ?? 0, "By", "The server's memory budget (TcpServerOptions.MemoryBudget).");
-        _meter.CreateObservableCounter("cbufftcp.memory.refusals", () => budget()?.Refusals ?? 0, "{reservation}", "Reservations the memory budget refused: each refused a send (QueueFull).");
+        _meter.CreateObservableCounter("cbufftcp.memory.refusals", () => budget()?.Refusals ?? 0, "{reservation}", "Reservations the memory budget refused: each refused a send (QueueFull) or paused a read.");
     }
 
     /// <summary>The backplane's instruments, observed from <paramref name="totals"/> (a server with a backplane only).</summary>

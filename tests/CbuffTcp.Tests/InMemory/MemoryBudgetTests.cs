@@ -49,6 +49,85 @@ public class MemoryBudgetTests
     }
 
     [Fact]
+    public void A_large_message_s_pack_buffer_reserves_before_it_grows_and_its_reservation_joins_the_queue_with_its_array() => Server.PackBufferTests.OnThreadOfItsOwn(static () =>
+    {
+        var budget = new MemoryBudget(256 * 1024);
+        var queue = new SendQueue(4 * 1024 * 1024, 65_536, recordMessageLengths: false, ArrayPool<byte>.Shared, budget);
+
+        var packed = PackBuffer.Rent(budget);
+        packed.GetSpan(40 * 1024); // within what a thread keeps: free
+        Assert.Equal(0, budget.Used);
+        packed.Advance(40 * 1024);
+        packed.GetSpan(60 * 1024); // 100 KiB: a 128 KiB array, reserved before it is rented
+        packed.Advance(60 * 1024);
+        Assert.Equal(128 * 1024, budget.Used);
+
+        Assert.Equal(SendResult.Queued, queue.TryEnqueue(packed)); // the array joins the queue with its reservation: nothing reserved twice
+        PackBuffer.Return(packed);
+        Assert.Equal(128 * 1024, budget.Used);
+
+        var refused = PackBuffer.Rent(budget);
+        refused.GetSpan(100 * 1024);
+        refused.Advance(100 * 1024);
+        Assert.Throws<MemoryBudgetRefusedException>(() => refused.GetSpan(100 * 1024)); // 256 KiB more would pass the budget
+        Assert.Equal(100 * 1024, refused.WrittenSpan.Length); // what was packed stays, in its array
+        PackBuffer.Return(refused);
+        Assert.Equal(128 * 1024, budget.Used); // the refused pack's own array went back with its reservation
+
+        queue.CompleteAndDiscard();
+        Assert.Equal(0, budget.Used);
+    });
+
+    [Fact]
+    public async Task A_send_whose_message_cannot_be_packed_within_the_budget_is_QueueFull_and_leaves_nothing_reserved()
+    {
+        var protocol = new ObservingProtocol();
+        var handler = new RecordingHandler();
+        const int Budget = 4 * 1024 * 1024;
+        await using var fixture = await InMemoryFixture<RecordingHandler>.StartAsync(handler, new TcpServerOptions { MemoryBudget = Budget }, protocol);
+        protocol.Budget = () => fixture.Server.Memory.Used;
+        using var peer = await fixture.ConnectAsync(bufferSize: 2 * 1024 * 1024);
+        var id = handler.LastConnectedId;
+
+        Assert.Equal(SendResult.Queued, fixture.Server.SendToClient(id, new ReadOnlySequence<byte>(new byte[900 * 1024])));
+        Assert.True(protocol.UsedAfterPack >= 900 * 1024, $"packing 900 KiB reserved only {protocol.UsedAfterPack} bytes");
+        Assert.Equal(900 * 1024, (await peer.ReceiveAsync()).Length);
+
+        // Fill the budget with a stalled reader's queue, so a large pack finds no room.
+        using var stalled = await fixture.ConnectAsync(bufferSize: 1024);
+        while (fixture.Server.SendToClient(handler.LastConnectedId, new ReadOnlySequence<byte>(new byte[64 * 1024])) == SendResult.Queued)
+        {
+            Assert.True(fixture.Server.Memory.Used <= Budget);
+        }
+
+        var errors = handler.Events.Count(e => e.Kind == "error");
+        Assert.Equal(SendResult.QueueFull, fixture.Server.SendToClient(id, new ReadOnlySequence<byte>(new byte[900 * 1024])));
+        Assert.Equal(errors, handler.Events.Count(e => e.Kind == "error")); // a refusal, not a Pack failure
+        Assert.Equal(2, fixture.Server.SendToAllClients(new ReadOnlySequence<byte>(new byte[900 * 1024])).Rejected);
+
+        stalled.Reset();
+        await Eventually.TrueAsync(() => fixture.Server.Memory.Used == 0, "every reservation given back");
+    }
+
+    /// <summary>The length-prefixed protocol, noting the server's budget use as each <c>Pack</c> ends.</summary>
+    private sealed class ObservingProtocol : IProtocol<ReadOnlySequence<byte>>
+    {
+        private readonly LengthPrefixedProtocol _inner = new();
+
+        public Func<long> Budget { get; set; } = () => 0;
+
+        public long UsedAfterPack { get; private set; }
+
+        public bool TryDepack(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> message) => _inner.TryDepack(ref buffer, out message);
+
+        public void Pack(in ReadOnlySequence<byte> message, IBufferWriter<byte> output)
+        {
+            _inner.Pack(message, output);
+            UsedAfterPack = Budget();
+        }
+    }
+
+    [Fact]
     public async Task A_broadcast_storm_to_stalled_readers_is_refused_at_the_budget_while_a_fast_reader_gets_every_message()
     {
         var logs = new FakeLoggerProvider();
@@ -118,7 +197,8 @@ public class MemoryBudgetTests
             Assert.Equal(ConnectionEnd.Closed, await holder.WaitForEndAsync());
         }
 
-        Assert.Equal(20, handler.Events.Count(e => e.Kind == "disconnected" && e.Reason!.Value.Reason == DisconnectReason.FrameTimeout));
+        // The peer sees its end before OnDisconnectedAsync has run: wait for the handler to have seen all 20.
+        await handler.WaitUntilAsync(events => events.Count(e => e.Kind == "disconnected" && e.Reason!.Value.Reason == DisconnectReason.FrameTimeout) == 20, what: "20 frame timeouts");
         await Eventually.TrueAsync(() => fixture.Server.Memory.Used == 0, "every reservation given back");
         holders.ForEach(h => h.Dispose());
     }

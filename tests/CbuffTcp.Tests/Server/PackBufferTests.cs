@@ -28,7 +28,7 @@ public class PackBufferTests
     });
 
     /// <summary>The cache is per thread: a thread of its own starts with none.</summary>
-    private static void OnThreadOfItsOwn(Action body)
+    internal static void OnThreadOfItsOwn(Action body)
     {
         ExceptionDispatchInfo? failure = null;
         var thread = new Thread(() =>
