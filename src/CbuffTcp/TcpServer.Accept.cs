@@ -30,6 +30,8 @@ public sealed partial class TcpServer<TMessage>
     private int _rejectingForRate;
     private int? _acceptHighWater;
     private int _acceptLowWater;
+    private long? _acceptMemoryHighWater;
+    private long _acceptMemoryLowWater;
     private TaskCompletionSource? _acceptResume;
     private int _failingHandshakes;
     private int _handshaking;
@@ -50,11 +52,12 @@ public sealed partial class TcpServer<TMessage>
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                if (_acceptHighWater is { } highWater && _clients.Count + Volatile.Read(ref _handshaking) >= highWater)
+                if (_acceptHighWater is { } highWater && OpenConnections >= highWater)
                 {
-                    await ShedAtTheDoorAsync(highWater, cancellationToken).ConfigureAwait(false);
+                    await ShedAtTheDoorAsync(forMemory: false, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
+
 
                 Socket socket;
                 try
@@ -82,6 +85,18 @@ public sealed partial class TcpServer<TMessage>
                     backoff = backoff == TimeSpan.Zero ? TimeSpan.FromMilliseconds(10) : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxAcceptBackoff.Ticks));
                     await Task.Delay(backoff, settings.TimeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     continue;
+                }
+
+                if (_acceptMemoryHighWater is { } memoryHighWater && _memory!.Used >= memoryHighWater)
+                {
+                    // Memory filled while this accept was pending: the client just accepted waits, unserved, with the
+                    // ones in the backlog, until memory frees (or the server stops and it is reset).
+                    await ShedAtTheDoorAsync(forMemory: true, cancellationToken).ConfigureAwait(false);
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        SocketClosing.Reset(socket);
+                        break;
+                    }
                 }
 
                 try
@@ -238,31 +253,48 @@ public sealed partial class TcpServer<TMessage>
         {
             _perIp.Release(PerIpConnectionCounter.KeyOf(connection.RemoteEndPoint));
             LeaveAllGroups(connection);
-            if (Volatile.Read(ref _acceptResume) is { } resume && _clients.Count + Volatile.Read(ref _handshaking) <= _acceptLowWater)
+            if (Volatile.Read(ref _acceptResume) is { } resume && OpenConnections <= _acceptLowWater)
             {
-                resume.TrySetResult(); // the accept loop sheds no more
+                resume.TrySetResult(); // the accept loop sheds no more (when it sheds for memory, it checks that too)
             }
         }
     }
 
+    /// <summary>Connections accepted and not yet closed, those still in their handshake included.</summary>
+    private int OpenConnections => _clients.Count + Volatile.Read(ref _handshaking);
+
     /// <summary>
-    /// At the high-water mark: stops accepting (clients wait in the listen backlog) until connections close down to the
-    /// low-water mark, with a log line and a measurement at each transition. Never polls: a closing client wakes it.
+    /// At a high-water mark (of connections, or of the memory budget's use): stops accepting (clients wait in the listen
+    /// backlog) until connections close, or memory frees, down to the low-water mark, with a log line and a measurement
+    /// at each transition. Never polls: a closing client, or memory given back, wakes it.
     /// </summary>
-    private async Task ShedAtTheDoorAsync(int highWater, CancellationToken cancellationToken)
+    private async Task ShedAtTheDoorAsync(bool forMemory, CancellationToken cancellationToken)
     {
-        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _acceptResume, resume);
-        if (_clients.Count + Volatile.Read(ref _handshaking) <= _acceptLowWater)
+        if (forMemory)
         {
-            resume.TrySetResult(); // they left between the check and the wait
+            Log.AcceptPausedForMemory(_logger, _memory!.Used, _acceptMemoryHighWater!.Value, _acceptMemoryLowWater);
+        }
+        else
+        {
+            Log.AcceptPaused(_logger, _clients.Count, _acceptHighWater!.Value, _acceptLowWater);
         }
 
-        Log.AcceptPaused(_logger, _clients.Count, highWater, _acceptLowWater);
         _metrics.AcceptPaused(true);
         try
         {
-            await resume.Task.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref _acceptResume, resume);
+                var released = forMemory ? _memory!.ReleasedAsync() : resume.Task;
+                if (forMemory ? _memory!.Used <= _acceptMemoryLowWater : OpenConnections <= _acceptLowWater)
+                {
+                    break; // under the low-water mark already (they left, or memory freed, between the check and the wait)
+                }
+
+                Task either = Task.WhenAny(resume.Task, released);
+                await either.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
         }
         finally
         {
@@ -270,7 +302,14 @@ public sealed partial class TcpServer<TMessage>
             _metrics.AcceptPaused(false);
             if (!cancellationToken.IsCancellationRequested)
             {
-                Log.AcceptResumed(_logger, _clients.Count, _acceptLowWater);
+                if (forMemory)
+                {
+                    Log.AcceptResumedForMemory(_logger, _memory!.Used, _acceptMemoryLowWater);
+                }
+                else
+                {
+                    Log.AcceptResumed(_logger, _clients.Count, _acceptLowWater);
+                }
             }
         }
     }
@@ -282,7 +321,7 @@ public sealed partial class TcpServer<TMessage>
     private bool WithinLimits(System.Net.EndPoint? remote, out System.Net.IPAddress? address)
     {
         address = null;
-        if (_clients.Count + Volatile.Read(ref _handshaking) >= ConnectionLimit)
+        if (OpenConnections >= ConnectionLimit)
         {
             Refuse(remote, ref _rejectingForTotal, "max_connections", ConnectionLimit, "the server", $"Connection limit of {ConnectionLimit} reached: refusing new connections until clients leave.");
             return false;

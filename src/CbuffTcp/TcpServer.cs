@@ -196,6 +196,8 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
         _connectionRate = _options.ConnectionRatePerIp is { } rate ? new ConnectionRateLimiter(rate) : null;
         _acceptHighWater = _options.AcceptHighWater;
         _acceptLowWater = _options.AcceptLowWater ?? (int)((_options.AcceptHighWater ?? 0) * 0.9);
+        _acceptMemoryHighWater = _options.AcceptMemoryHighWater is { } memoryHigh ? (long)(memoryHigh * _memory!.Limit) : null;
+        _acceptMemoryLowWater = (long)((_options.AcceptMemoryLowWater ?? ((_options.AcceptMemoryHighWater ?? 0) * 0.8)) * _memory!.Limit);
         ConnectionLimit = LimitConnectionsToDescriptors(_options.MaxConnections);
         _heartbeat = ConnectionHeartbeat<TMessage>.StartIfNeeded(_settings, _clients.GetSnapshot);
         _acceptCancellation = new CancellationTokenSource();

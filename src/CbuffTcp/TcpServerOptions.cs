@@ -58,6 +58,18 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     public int? AcceptLowWater { get; set; }
 
     /// <summary>
+    /// Shedding at the door on memory: once the server's <see cref="MemoryBudget"/> is in use to this fraction of it
+    /// (above 0, at most 1), the server stops accepting (new clients wait in the listen backlog) until use falls to
+    /// <see cref="AcceptMemoryLowWater"/>. Each transition is logged (events 49, 50) and measured
+    /// (<c>cbufftcp.accept.paused</c>). Null turns it off (the default): a client that sends nothing costs the budget
+    /// nothing, so a server whose budget is spent by a few still serves new well-behaved clients at once.
+    /// </summary>
+    public double? AcceptMemoryHighWater { get; set; }
+
+    /// <summary>With <see cref="AcceptMemoryHighWater"/>: the fraction of the budget in use at which accepting resumes. Defaults to 80 % of the high-water mark.</summary>
+    public double? AcceptMemoryLowWater { get; set; }
+
+    /// <summary>
     /// When set, every connection speaks TLS: the handshake runs before <c>OnConnectedAsync</c>, and a client that
     /// fails it (plaintext, garbage, a bad certificate) is closed without any handler call. Protocol versions and
     /// ciphers are the OS's defaults unless set here; set <see cref="SslServerAuthenticationOptions.ClientCertificateRequired"/>
@@ -138,6 +150,23 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         else if (AcceptLowWater is not null)
         {
             throw new ArgumentException("AcceptLowWater needs AcceptHighWater.", nameof(AcceptLowWater));
+        }
+
+        if (AcceptMemoryHighWater is { } memoryHigh)
+        {
+            if (memoryHigh is not (> 0 and <= 1))
+            {
+                throw new ArgumentOutOfRangeException(nameof(AcceptMemoryHighWater), memoryHigh, "AcceptMemoryHighWater is a fraction of the memory budget: above 0, at most 1.");
+            }
+
+            if (AcceptMemoryLowWater is { } memoryLow && !(memoryLow >= 0 && memoryLow < memoryHigh))
+            {
+                throw new ArgumentOutOfRangeException(nameof(AcceptMemoryLowWater), AcceptMemoryLowWater, "AcceptMemoryLowWater is a fraction of the memory budget: at least 0, under AcceptMemoryHighWater.");
+            }
+        }
+        else if (AcceptMemoryLowWater is not null)
+        {
+            throw new ArgumentException("AcceptMemoryLowWater needs AcceptMemoryHighWater.", nameof(AcceptMemoryLowWater));
         }
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TlsHandshakeTimeout, TimeSpan.Zero, nameof(TlsHandshakeTimeout));
