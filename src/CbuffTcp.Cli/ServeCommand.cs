@@ -36,6 +36,9 @@ internal static class ServeCommand
             ProxyProtocol = options.ProxyProtocol,
             ConnectionRatePerIp = options.ConnectionRatePerIp,
             MemoryBudget = options.MemoryBudget,
+            AcceptMemoryHighWater = options.ShedAtMemory,
+            MessageRatePerConnection = options.MessageRatePerConnection,
+            ByteRatePerConnection = options.ByteRatePerConnection,
             Backplane = options.Redis is { } redis ? new Redis.RedisBackplane(new Redis.RedisBackplaneOptions { Configuration = redis, ChannelPrefix = options.RedisPrefix }) : null,
         };
 

@@ -38,7 +38,10 @@ internal sealed record ServeOptions(
     string RedisPrefix,
     ProxyProtocolOptions? ProxyProtocol,
     int? ConnectionRatePerIp,
-    long? MemoryBudget)
+    long? MemoryBudget,
+    double? ShedAtMemory,
+    int? MessageRatePerConnection,
+    int? ByteRatePerConnection)
 {
     /// <summary>Where to listen: the Unix socket when one is given, else the TCP address and port.</summary>
     public EndPoint ListenEndPoint => UnixSocket is { } path ? new System.Net.Sockets.UnixDomainSocketEndPoint(path) : new IPEndPoint(Host, Port);
@@ -72,11 +75,14 @@ internal sealed record ServeOptions(
         public static readonly Option<bool> ProxyProtocol = new("--proxy-protocol") { Description = "Read a PROXY protocol header (v1 or v2) from trusted load balancers (--trusted-proxy): connections then show the real client's address. A header from anyone else closes the connection." };
         public static readonly Option<string[]> TrustedProxy = new("--trusted-proxy") { Description = "A load balancer whose PROXY headers are believed: an address or a CIDR network (10.0.0.0/8). Repeat it, or separate with commas.", HelpName = "CIDR", AllowMultipleArgumentsPerToken = true };
         public static readonly Option<int> ConnectionRatePerIp = CommandLineOptions.Int("--connection-rate-per-ip", "Most new connections per second from one IP address; past it they are reset (0 = no limit).", 0, 0, int.MaxValue, "a count per second (0 turns it off)");
-        public static readonly Option<long?> MemoryBudget = new("--memory-budget") { Description = "Most bytes held for all clients' send queues together; past it sends are refused (QueueFull). Default: half of the memory the GC may use.", HelpName = "BYTES" };
+        public static readonly Option<long?> MemoryBudget = new("--memory-budget") { Description = "Most bytes held for all clients together (partial frames, send queues, AsyncReceive queues); past it reads of partial frames pause and sends are refused (QueueFull). Default: half of the memory the GC may use.", HelpName = "BYTES" };
+        public static readonly Option<double> ShedAtMemory = CommandLineOptions.Number("--shed-at-memory", "Stop accepting while the memory budget is in use to this fraction (0 to 1), until use falls to 80 % of it; 0 = never.", 0, 0, "a fraction from 0 to 1 (0 turns it off)");
+        public static readonly Option<int> MessageRatePerConnection = CommandLineOptions.Int("--message-rate-per-connection", "Most messages per second one client delivers; past it its reading pauses (0 = no limit).", 0, 0, int.MaxValue, "a count per second (0 turns it off)");
+        public static readonly Option<int> ByteRatePerConnection = CommandLineOptions.Int("--byte-rate-per-connection", "Most bytes per second read from one client; past it its reading pauses (0 = no limit).", 0, 0, int.MaxValue, "a byte count per second (0 turns it off)");
         public static readonly Option<bool> ProxyProtocolRequired = new("--proxy-protocol-required") { Description = "With --proxy-protocol: refuse connections that do not start with a header from a trusted proxy." };
 
         public static IEnumerable<Option> All =>
-            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix, ProxyProtocol, TrustedProxy, ProxyProtocolRequired, ConnectionRatePerIp, MemoryBudget];
+            [Host, Port, Unix, Protocol, Mode, MaxFrame, SendQueueLimit, MaxConnections, MaxConnectionsPerIp, IdleTimeout, FrameTimeout, TlsCertificate, TlsPassword, Io, AsyncReceive, Redis, RedisPrefix, ProxyProtocol, TrustedProxy, ProxyProtocolRequired, ConnectionRatePerIp, MemoryBudget, ShedAtMemory, MessageRatePerConnection, ByteRatePerConnection];
     }
 
     /// <summary>The options of a parsed command line, or null and why when they do not go together.</summary>
@@ -93,6 +99,7 @@ internal sealed record ServeOptions(
             : unix is not null && (unix.Length == 0 || unix.Length > 107) ? "--unix needs a socket path of 1 to 107 bytes"
             : result.GetValue(Cli.RedisPrefix) is not { Length: > 0 } ? "--redis-prefix needs a prefix of at least one character"
             : result.GetValue(Cli.MemoryBudget) is < 1 ? "--memory-budget needs a positive number of bytes"
+            : result.GetValue(Cli.ShedAtMemory) > 1 ? "--shed-at-memory needs a fraction from 0 to 1"
             : proxy is not null && tlsCertificate is not null ? "--proxy-protocol and --tls-cert do not go together yet: terminate TLS at the proxy"
             : null);
         return error is not null ? null : new ServeOptions(
@@ -115,7 +122,10 @@ internal sealed record ServeOptions(
             result.GetValue(Cli.RedisPrefix)!,
             proxy,
             result.GetValue(Cli.ConnectionRatePerIp) is var rate and > 0 ? rate : null,
-            result.GetValue(Cli.MemoryBudget));
+            result.GetValue(Cli.MemoryBudget),
+            result.GetValue(Cli.ShedAtMemory) is var shed and > 0 ? shed : null,
+            result.GetValue(Cli.MessageRatePerConnection) is var messageRate and > 0 ? messageRate : null,
+            result.GetValue(Cli.ByteRatePerConnection) is var byteRate and > 0 ? byteRate : null);
     }
 
     /// <summary>--proxy-protocol with its trusted proxies, or null when off; an error for a proxy that does not parse.</summary>

@@ -61,6 +61,7 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
         _handler = handler;
         _settings = settings;
         _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool, settings.Budget);
+        _throttle = settings.HasReceiveRates ? new ReceiveThrottle(settings.ByteRate, settings.MessageRate) : null;
         _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
         if (transport is IoSocket ioSocket)
         {

@@ -171,7 +171,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
                     exception: null),
             };
             _packer.Budget = _memory;
-            _settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, _metrics), ProxyProtocol = _options.ProxyProtocol, Budget = _memory };
+            _settings = ConnectionSettings.From(_options, _protocol.MaxFrameSize) with { Telemetry = new ConnectionTelemetry(_logger, _metrics), ProxyProtocol = _options.ProxyProtocol, Budget = _memory, MessageRate = _options.MessageRatePerConnection, ByteRate = _options.ByteRatePerConnection };
             _status = ServerStatus.Starting;
         }
 

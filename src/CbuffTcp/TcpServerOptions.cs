@@ -33,6 +33,21 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     public int? ConnectionRatePerIp { get; set; }
 
     /// <summary>
+    /// The most messages per second one connection delivers to the handler (a token bucket of a second's worth, refilled
+    /// continuously, from System.Threading.RateLimiting). Past it the connection decodes and reads no further until the bucket
+    /// refills: the peer is slowed by TCP's flow control, nothing is dropped or closed. Each pause is counted
+    /// (<c>cbufftcp.receive.throttled</c>, <c>cbufftcp.limit=message_rate_per_connection</c>). Null (the default) turns it off.
+    /// </summary>
+    public int? MessageRatePerConnection { get; set; }
+
+    /// <summary>
+    /// The most bytes per second the server reads from one connection (a token bucket of a second's worth, refilled
+    /// continuously); past it reading pauses until the bucket refills, as <see cref="MessageRatePerConnection"/>
+    /// (<c>cbufftcp.limit=byte_rate_per_connection</c>). Null (the default) turns it off.
+    /// </summary>
+    public int? ByteRatePerConnection { get; set; }
+
+    /// <summary>
     /// The most bytes the server holds for all its clients together: receive buffers and send queues (each array past a
     /// connection's first 4 KiB), the AsyncReceive queues (all they hold) and the pack buffers of large messages (past
     /// 64 KiB) are reserved from this before the memory is taken, and given back when it is returned. A receive buffer
@@ -60,7 +75,7 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     /// <summary>
     /// Shedding at the door on memory: once the server's <see cref="MemoryBudget"/> is in use to this fraction of it
     /// (above 0, at most 1), the server stops accepting (new clients wait in the listen backlog) until use falls to
-    /// <see cref="AcceptMemoryLowWater"/>. Each transition is logged (events 49, 50) and measured
+    /// <see cref="AcceptMemoryLowWater"/>. Each transition is logged (events 49, 53) and measured
     /// (<c>cbufftcp.accept.paused</c>). Null turns it off (the default): a client that sends nothing costs the budget
     /// nothing, so a server whose budget is spent by a few still serves new well-behaved clients at once.
     /// </summary>
@@ -133,6 +148,16 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         if (ConnectionRatePerIp is { } rate)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(rate, 1, nameof(ConnectionRatePerIp));
+        }
+
+        if (MessageRatePerConnection is { } messageRate)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(messageRate, 1, nameof(MessageRatePerConnection));
+        }
+
+        if (ByteRatePerConnection is { } byteRate)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(byteRate, 1, nameof(ByteRatePerConnection));
         }
 
         if (MemoryBudget is { } budget)

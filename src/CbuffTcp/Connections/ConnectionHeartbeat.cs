@@ -2,7 +2,8 @@ namespace CbuffTcp.Connections;
 
 /// <summary>
 /// One timer for many connections (as Kestrel's heartbeat): each tick checks every connection's idle and frame
-/// clocks. No timer per connection or per message, and none at all when no timeout is on.
+/// clocks and refills its receive rate limits. No timer per connection or per message, and none at all when no
+/// timeout or rate limit is on.
 /// </summary>
 internal sealed class ConnectionHeartbeat<TMessage> : IDisposable
 {
@@ -17,9 +18,9 @@ internal sealed class ConnectionHeartbeat<TMessage> : IDisposable
         _timer = time.CreateTimer(static state => ((ConnectionHeartbeat<TMessage>)state!).Tick(), this, interval, interval);
     }
 
-    /// <summary>Starts a heartbeat when the settings have a timeout; null otherwise.</summary>
+    /// <summary>Starts a heartbeat when the settings have a timeout or a receive rate; null otherwise.</summary>
     public static ConnectionHeartbeat<TMessage>? StartIfNeeded(ConnectionSettings settings, Func<IEnumerable<TcpConnection<TMessage>>> connections) =>
-        settings.HasTimeouts ? new ConnectionHeartbeat<TMessage>(settings.TimeProvider, settings.HeartbeatInterval, connections) : null;
+        settings.NeedsHeartbeat ? new ConnectionHeartbeat<TMessage>(settings.TimeProvider, settings.HeartbeatInterval, connections) : null;
 
     public void Dispose() => _timer.Dispose();
 
@@ -28,7 +29,7 @@ internal sealed class ConnectionHeartbeat<TMessage> : IDisposable
         var now = _time.GetTimestamp();
         foreach (var connection in _connections())
         {
-            connection.CheckTimeouts(now);
+            connection.OnHeartbeat(now);
         }
     }
 }

@@ -74,6 +74,15 @@ internal sealed record ConnectionSettings(
     /// <summary>The server's memory budget, which its send queues reserve from; null on a client.</summary>
     public MemoryBudget? Budget { get; init; }
 
+    /// <summary>Most messages per second a server's connection delivers (<see cref="TcpServerOptions.MessageRatePerConnection"/>); null when unlimited.</summary>
+    public int? MessageRate { get; init; }
+
+    /// <summary>Most bytes per second a server's connection reads (<see cref="TcpServerOptions.ByteRatePerConnection"/>); null when unlimited.</summary>
+    public int? ByteRate { get; init; }
+
+    /// <summary>True when a receive rate is limited: each connection has a throttle the heartbeat refills.</summary>
+    public bool HasReceiveRates => MessageRate is not null || ByteRate is not null;
+
     /// <summary>The PROXY protocol on a server's connections; null when off (and always on a client).</summary>
     public ProxyProtocolOptions? ProxyProtocol { get; init; }
 
@@ -90,7 +99,13 @@ internal sealed record ConnectionSettings(
     /// <summary>True when some timeout is on, so a heartbeat has something to check.</summary>
     public bool HasTimeouts => IdleTimeout != Timeout.InfiniteTimeSpan || FrameTimeout != Timeout.InfiniteTimeSpan;
 
-    /// <summary>How often timeouts are checked: a quarter of the shortest, between 10 ms and 1 s, so a timeout fires within 25% late.</summary>
+    /// <summary>True when the heartbeat has something to do: a timeout to check, or receive rates to refill.</summary>
+    public bool NeedsHeartbeat => HasTimeouts || HasReceiveRates;
+
+    /// <summary>
+    /// How often timeouts are checked: a quarter of the shortest, between 10 ms and 1 s, so a timeout fires within 25%
+    /// late; with receive rates, at most their refill interval.
+    /// </summary>
     public TimeSpan HeartbeatInterval
     {
         get
@@ -98,7 +113,8 @@ internal sealed record ConnectionSettings(
             var shortest = IdleTimeout == Timeout.InfiniteTimeSpan ? FrameTimeout
                 : FrameTimeout == Timeout.InfiniteTimeSpan ? IdleTimeout
                 : TimeSpan.FromTicks(Math.Min(IdleTimeout.Ticks, FrameTimeout.Ticks));
-            return TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
+            var interval = TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
+            return HasReceiveRates && (!HasTimeouts || interval > ReceiveThrottle.RefillInterval) ? ReceiveThrottle.RefillInterval : interval;
         }
     }
 }

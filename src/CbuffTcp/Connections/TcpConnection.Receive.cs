@@ -9,6 +9,7 @@ namespace CbuffTcp;
 public sealed partial class TcpConnection<TMessage>
 {
     private DispatchQueue<TMessage>? _dispatchQueue;
+    private readonly ReceiveThrottle? _throttle;
 
     /// <summary>
     /// Transport to protocol to handler, one loop: waits for data without a buffer, reads what is there, decodes it and
@@ -58,6 +59,15 @@ public sealed partial class TcpConnection<TMessage>
                     await waiting.ConfigureAwait(false);
                 }
 
+                if (_throttle is { } bytesThrottle && !bytesThrottle.HasBytes())
+                {
+                    // Past its byte rate: read no further until the limiter refills (the data waits in the kernel).
+                    _settings.Telemetry.Metrics?.ReceiveThrottled("byte_rate_per_connection");
+                    await bytesThrottle.WaitForBytesAsync().ConfigureAwait(false);
+                    readFirst = true; // the data is still there
+                    continue;
+                }
+
                 // Data is there: a socket reads it at once; a TLS record may take a moment longer.
                 var memory = input.GetReadMemory(readSize);
                 if (memory.IsEmpty)
@@ -67,6 +77,11 @@ public sealed partial class TcpConnection<TMessage>
                     await WaitForMemoryAsync(_settings.Budget!, input.RefusedCost).ConfigureAwait(false);
                     readFirst = true; // the data is still there
                     continue;
+                }
+
+                if (_throttle is { ReadAllowance: var allowance } && allowance < memory.Length)
+                {
+                    memory = memory[..allowance];
                 }
 
                 var receiving = _transport.ReceiveAsync(memory);
@@ -90,10 +105,22 @@ public sealed partial class TcpConnection<TMessage>
                 readSize = received == memory.Length ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
                 readFirst = received == memory.Length && _transport.ReceivesWithoutWaiting;
                 NoteReceived(received);
+                _throttle?.Read(received);
                 input.Advance(received);
 
             decode:
-                var (consumed, failure) = await DecodeAsync(input.Data).ConfigureAwait(false);
+                if (_throttle is { } messageThrottle && !messageThrottle.HasMessages())
+                {
+                    // Past its message rate: decode (and read) no further until the limiter refills.
+                    _settings.Telemetry.Metrics?.ReceiveThrottled("message_rate_per_connection");
+                    await messageThrottle.WaitForMessagesAsync().ConfigureAwait(false);
+                    if (IsClosing)
+                    {
+                        break;
+                    }
+                }
+
+                var (consumed, failure) = await DecodeAsync(input.Data, _throttle?.DecodeAllowance ?? int.MaxValue).ConfigureAwait(false);
                 if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
                 {
                     // The queued messages point into the array: it leaves with them, decoded once, never copied.
@@ -117,6 +144,11 @@ public sealed partial class TcpConnection<TMessage>
                 {
                     await paused.WaitForRoomAsync().ConfigureAwait(false); // the handler is behind: read no further
                     await paused.WaitForMemoryAsync(_flushed.Task).ConfigureAwait(false); // or the server's budget is spent
+                }
+
+                if (_throttle is { DecodeAllowance: 0 } && input.Length > 0)
+                {
+                    decodeFirst = true; // whole frames may be left undecoded: decode them once the rate allows, before reading
                 }
 
                 NoteLeftover(consumedAny: consumed > 0, input.Length);
@@ -188,11 +220,12 @@ public sealed partial class TcpConnection<TMessage>
 
     /// <summary>
     /// Decodes <paramref name="data"/> into batches of at most <see cref="ConnectionSettings.MaxBatchSize"/> and
-    /// delivers each. Returns the bytes of the whole frames delivered and, for bad input, the reason to close with
-    /// (reported at once; the caller closes once what was decoded before it is handled).
+    /// delivers each, <paramref name="maxMessages"/> at most in all (a receive rate limit). Returns the bytes of the
+    /// whole frames delivered and, for bad input, the reason to close with (reported at once; the caller closes once
+    /// what was decoded before it is handled).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data)
+    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data, int maxMessages)
     {
         var buffer = data;
         try
@@ -200,6 +233,7 @@ public sealed partial class TcpConnection<TMessage>
             while (!IsClosing)
             {
                 var before = buffer;
+                var batchLimit = Math.Min(ConnectionSettings.MaxBatchSize, maxMessages);
                 var batch = ArrayPool<TMessage>.Shared.Rent(ConnectionSettings.MaxBatchSize);
                 var count = 0;
                 ExceptionDispatchInfo? depackError = null;
@@ -207,7 +241,7 @@ public sealed partial class TcpConnection<TMessage>
                 {
                     try
                     {
-                        while (count < ConnectionSettings.MaxBatchSize && _protocol.TryDepack(ref buffer, out var message))
+                        while (count < batchLimit && _protocol.TryDepack(ref buffer, out var message))
                         {
                             batch[count++] = message;
                         }
@@ -233,6 +267,8 @@ public sealed partial class TcpConnection<TMessage>
                         }
 
                         Volatile.Write(ref _receivedMessages, _receivedMessages + count); // the only writer
+                        _throttle?.Decoded(count);
+                        maxMessages -= count;
                     }
 
                     depackError?.Throw();
@@ -247,7 +283,7 @@ public sealed partial class TcpConnection<TMessage>
                     }
                 }
 
-                if (count < ConnectionSettings.MaxBatchSize)
+                if (count < batchLimit || maxMessages == 0)
                 {
                     break;
                 }

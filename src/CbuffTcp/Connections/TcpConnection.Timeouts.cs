@@ -15,9 +15,13 @@ public sealed partial class TcpConnection<TMessage>
     /// <summary>Bytes received from the peer so far.</summary>
     internal long ReceivedBytes => Interlocked.Read(ref _receivedBytes);
 
-    /// <summary>Called by the heartbeat: closes the connection if it has been idle, or mid-frame, for too long.</summary>
-    internal void CheckTimeouts(long now)
+    /// <summary>
+    /// Called by the heartbeat: refills the receive rate limits, and closes the connection if it has been idle, or
+    /// mid-frame, for too long.
+    /// </summary>
+    internal void OnHeartbeat(long now)
     {
+        _throttle?.Refill();
         // Both clocks run only while the receive loop waits on the peer: when reading is paused because the
         // handler is behind, the peer is not at fault.
         if (IsClosing || !_awaitingData)

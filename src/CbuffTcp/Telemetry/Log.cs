@@ -96,7 +96,7 @@ internal static partial class Log
     [LoggerMessage(49, LogLevel.Warning, "Shedding at the door: {Used} bytes of the memory budget in use reached the high-water mark of {HighWater}; accepting is paused until {LowWater}")]
     public static partial void AcceptPausedForMemory(ILogger logger, long used, long highWater, long lowWater);
 
-    [LoggerMessage(50, LogLevel.Information, "Accepting again: {Used} bytes of the memory budget in use, at or under the low-water mark of {LowWater}")]
+    [LoggerMessage(53, LogLevel.Information, "Accepting again: {Used} bytes of the memory budget in use, at or under the low-water mark of {LowWater}")]
     public static partial void AcceptResumedForMemory(ILogger logger, long used, long lowWater);
 
     [LoggerMessage(48, LogLevel.Warning, "The memory budget of {Limit} bytes is reached ({Used} in use, {Wanted} more wanted): sends that need more memory are refused (QueueFull) until some frees; further refusals are counted, not logged, until use falls under half the limit")]

@@ -22,6 +22,7 @@ internal sealed class ServerMetrics : IDisposable
     private readonly Histogram<double> _tlsHandshakeDuration;
     private readonly Counter<long> _ioThreadBlocked;
     private readonly UpDownCounter<long> _acceptPaused;
+    private readonly Counter<long> _receiveThrottled;
     private readonly Func<TrafficTotals> _liveTraffic;
     private readonly Lock _trafficLock = new();
     private TrafficTotals _retired;
@@ -40,6 +41,7 @@ internal sealed class ServerMetrics : IDisposable
         _sendQueueRejections = _meter.CreateCounter<long>("cbufftcp.send_queue.rejections", "{message}", "Messages refused because a client's send queue was full.");
         _handlerErrors = _meter.CreateCounter<long>("cbufftcp.handler.errors", "{error}", "Exceptions thrown by the handler or the protocol (each closes its client).");
         _ioThreadBlocked = _meter.CreateCounter<long>("cbufftcp.io_thread.blocked", "{stall}", "Times an I/O thread stayed inside one connection's callback past BlockedThreadWarning.");
+        _receiveThrottled = _meter.CreateCounter<long>("cbufftcp.receive.throttled", "{pause}", "Times a connection's reading paused at a receive rate limit (MessageRatePerConnection, ByteRatePerConnection), tagged with the limit.");
         _acceptPaused = _meter.CreateUpDownCounter<long>("cbufftcp.accept.paused", "{listener}", "1 while the server sheds at the door: accepting paused at AcceptHighWater until AcceptLowWater (each transition is a measurement).");
         _tlsHandshakeDuration = _meter.CreateHistogram<double>("cbufftcp.tls_handshake.duration", "s", "TLS handshakes; error.type is set when one failed.");
         _meter.CreateObservableCounter("cbufftcp.messages", ObserveMessages, "{message}", "Messages decoded from clients (receive) and written to them (transmit).");
@@ -88,6 +90,8 @@ internal sealed class ServerMetrics : IDisposable
     public void ConnectionRejected(string limit) => _rejectedConnections.Add(1, new KeyValuePair<string, object?>("cbufftcp.limit", limit));
 
     public void SendQueueRejected() => _sendQueueRejections.Add(1);
+
+    public void ReceiveThrottled(string limit) => _receiveThrottled.Add(1, new KeyValuePair<string, object?>("cbufftcp.limit", limit));
 
     public void AcceptPaused(bool paused) => _acceptPaused.Add(paused ? 1 : -1);
 

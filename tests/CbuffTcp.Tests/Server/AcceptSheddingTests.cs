@@ -90,7 +90,7 @@ public class AcceptSheddingTests
 
         var log = logs.Collector.GetSnapshot();
         Assert.Contains(log, r => r.Id.Id == 49 && r.Message.Contains($"high-water mark of {Budget / 2}", StringComparison.Ordinal));
-        Assert.Contains(log, r => r.Id.Id == 50 && r.Message.Contains($"low-water mark of {Budget / 4}", StringComparison.Ordinal));
+        Assert.Contains(log, r => r.Id.Id == 53 && r.Message.Contains($"low-water mark of {Budget / 4}", StringComparison.Ordinal));
         Assert.Equal([1, -1], paused.GetMeasurementSnapshot().Select(m => m.Value).Take(2));
     }
 
