@@ -204,6 +204,48 @@ public class MemoryBudgetTests
     }
 
     [Fact]
+    public async Task Two_thousand_holders_of_most_of_a_max_size_frame_stay_within_256_MiB_a_newcomer_is_echoed_and_the_frame_timeout_closes_every_holder()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var handler = new EchoHandler();
+        const long Budget = 256L * 1024 * 1024;
+        const int Holders = 2000;
+        await using var fixture = await InMemoryFixture<EchoHandler>.StartAsync(handler, new TcpServerOptions { MemoryBudget = Budget, TimeProvider = time, FrameTimeout = TimeSpan.FromSeconds(30) });
+
+        // Each declares a 1 MiB frame (the protocol's limit) and sends 960 KiB of it: 1.9 GB held without a budget. The
+        // peers' own buffers are 64 KiB, so what the server does not read waits in the (shared) frame, not in memory.
+        var frame = new byte[4 + (960 * 1024)];
+        BinaryPrimitives.WriteInt32BigEndian(frame, 1024 * 1024);
+        using var stop = new CancellationTokenSource();
+        var holders = new List<InMemoryPeer<ReadOnlySequence<byte>>>();
+        var writes = new List<Task>();
+        for (var i = 0; i < Holders; i++)
+        {
+            var peer = fixture.Host.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse($"10.1.{i / 250}.{(i % 250) + 1}"), 5000), bufferSize: 64 * 1024);
+            peer.Timeout = TimeSpan.FromMinutes(5); // bounded by the test's own end: the writes are cancelled there
+            writes.Add(peer.WriteAsync(frame, stop.Token));
+            holders.Add(peer);
+        }
+
+        await handler.WaitUntilAsync(events => events.Count(e => e.Kind == "connected") == Holders, timeoutSeconds: 30, what: "2,000 holders connected");
+        var ids = handler.Events.Where(e => e.Kind == "connected").Select(e => e.ClientId).ToList();
+        await Eventually.TrueAsync(() => fixture.Server.Memory.Refusals > 0 && ids.All(fixture.Server.IsWaitingOnPeer), "every holder paused (budget) or waiting (its frame read), the budget refusing", timeoutSeconds: 60);
+        Assert.InRange(fixture.Server.Memory.Used, Budget / 2, Budget); // the budget's own counter: filled, never passed
+
+        using var newcomer = fixture.Host.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("10.2.0.1"), 5000));
+        await newcomer.WriteAsync(WireClient.LengthFrame("hello"u8));
+        Assert.Equal("hello"u8.ToArray(), (await newcomer.ReceiveAsync()).ToArray()); // served at once: its small array is free
+
+        time.Advance(TimeSpan.FromSeconds(31)); // the frame clock ran for every holder, paused or not
+        await handler.WaitUntilAsync(events => events.Count(e => e.Kind == "disconnected" && e.Reason!.Value.Reason == DisconnectReason.FrameTimeout) == Holders, timeoutSeconds: 60, what: "2,000 frame timeouts");
+
+        await stop.CancelAsync();
+        await Task.WhenAll(writes.Select(async w => await w.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing)));
+        await Eventually.TrueAsync(() => fixture.Server.Memory.Used == 0, "every reservation given back");
+        holders.ForEach(h => h.Dispose());
+    }
+
+    [Fact]
     public async Task AsyncReceive_queues_count_against_the_budget_a_spent_budget_pauses_their_reads_and_a_connection_with_nothing_queued_is_served()
     {
         var handler = new GatedHandler();
