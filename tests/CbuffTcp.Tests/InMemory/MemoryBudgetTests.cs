@@ -223,13 +223,14 @@ public class MemoryBudgetTests
         {
             var peer = fixture.Host.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse($"10.1.{i / 250}.{(i % 250) + 1}"), 5000), bufferSize: 64 * 1024);
             peer.Timeout = TimeSpan.FromMinutes(5); // bounded by the test's own end: the writes are cancelled there
-            writes.Add(peer.WriteAsync(frame, stop.Token));
+            writes.Add(Observed(peer.WriteAsync(frame, stop.Token))); // fails at the close: observed whatever happens to the test
             holders.Add(peer);
         }
 
         await handler.WaitUntilAsync(events => events.Count(e => e.Kind == "connected") == Holders, timeoutSeconds: 30, what: "2,000 holders connected");
         var ids = handler.Events.Where(e => e.Kind == "connected").Select(e => e.ClientId).ToList();
-        await Eventually.TrueAsync(() => fixture.Server.Memory.Refusals > 0 && ids.All(fixture.Server.IsWaitingOnPeer), "every holder paused (budget) or waiting (its frame read), the budget refusing", timeoutSeconds: 60);
+        // Each has read part of its frame (so its frame clock runs) and waits: paused by the budget, or for the rest.
+        await Eventually.TrueAsync(() => fixture.Server.Memory.Refusals > 0 && ids.All(id => fixture.Server.GetReceivedBytes(id) > 0 && fixture.Server.IsWaitingOnPeer(id)), "every holder paused (budget) or waiting (its frame read), the budget refusing", timeoutSeconds: 60);
         Assert.InRange(fixture.Server.Memory.Used, Budget / 2, Budget); // the budget's own counter: filled, never passed
 
         using var newcomer = fixture.Host.Connect(new System.Net.IPEndPoint(System.Net.IPAddress.Parse("10.2.0.1"), 5000));
@@ -240,10 +241,12 @@ public class MemoryBudgetTests
         await handler.WaitUntilAsync(events => events.Count(e => e.Kind == "disconnected" && e.Reason!.Value.Reason == DisconnectReason.FrameTimeout) == Holders, timeoutSeconds: 60, what: "2,000 frame timeouts");
 
         await stop.CancelAsync();
-        await Task.WhenAll(writes.Select(async w => await w.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing)));
+        await Task.WhenAll(writes);
         await Eventually.TrueAsync(() => fixture.Server.Memory.Used == 0, "every reservation given back");
         holders.ForEach(h => h.Dispose());
     }
+
+    private static async Task Observed(Task write) => await write.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
     [Fact]
     public async Task AsyncReceive_queues_count_against_the_budget_a_spent_budget_pauses_their_reads_and_a_connection_with_nothing_queued_is_served()
