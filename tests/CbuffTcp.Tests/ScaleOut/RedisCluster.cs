@@ -43,8 +43,9 @@ public sealed class RedisCluster : IAsyncDisposable
     }
 
     /// <summary>Waits (bounded) until every node is connected and sees <paramref name="count"/> live nodes.</summary>
-    public Task WaitUntilAllSeeAsync(int count) =>
-        Eventually.TrueAsync(() => Nodes.All(n => n.Server.Cluster!.IsConnected && n.Server.Cluster.Nodes.Count == count), $"every node sees {count} nodes");
+    /// <summary>Until every node is connected and sees <paramref name="count"/> nodes; after a Redis restart, give the reconnects more time (a loaded CI machine took over 20 s once).</summary>
+    public Task WaitUntilAllSeeAsync(int count, double timeoutSeconds = 20) =>
+        Eventually.TrueAsync(() => Nodes.All(n => n.Server.Cluster!.IsConnected && n.Server.Cluster.Nodes.Count == count), $"every node sees {count} nodes", timeoutSeconds);
 
     public async ValueTask DisposeAsync()
     {

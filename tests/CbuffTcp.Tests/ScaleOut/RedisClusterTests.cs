@@ -132,7 +132,7 @@ public partial class RedisClusterTests
         Assert.Single(a.Handler.Events, e => e.Kind == "error" && e.Text!.Contains("backplane is unavailable", StringComparison.Ordinal));
 
         await cluster.Redis.RestartAsync();
-        await cluster.WaitUntilAllSeeAsync(2);
+        await cluster.WaitUntilAllSeeAsync(2, timeoutSeconds: 60);
         Assert.Equal(ClusterDelivery.Published, a.Server.SendToAllClients(Line("after")).Cluster);
         Assert.Equal("after", await onB.ReadLineAsync()); // "during" never reached B
         Assert.Equal(1, b.Server.Cluster!.Gaps);
@@ -156,7 +156,7 @@ public partial class RedisClusterTests
         Assert.Equal("served alone", await early.ReadLineAsync());
 
         await cluster.Redis.RestartAsync();
-        await cluster.WaitUntilAllSeeAsync(2);
+        await cluster.WaitUntilAllSeeAsync(2, timeoutSeconds: 60);
         Assert.NotEqual(0, late.Server.Cluster.NodeId);
         Assert.NotEqual(cluster.Nodes[0].Server.Cluster!.NodeId, late.Server.Cluster.NodeId);
         cluster.Nodes[0].Server.SendToAllClients(Line("welcome to the cluster"));
