@@ -264,6 +264,18 @@ for cell in ("handshakes", "handshakes-q"):
         w(f"  generator's own client handshakes take {fmt(cores('cbuff', cell, 'bench'), 2)} of the two cores. CbuffTcp builds its certificate")
         w("  context once at start (as Kestrel does; before 2026-12-06 SslStream rebuilt the chain per handshake). 1.20× here")
         w("  needs a handshake cheaper than SslStream's full one (resumption for returning clients, say): not done.")
+        if cell == "handshakes":
+            w("  The profile ([profiles.md](profiles.md)) shows where a handshake's server CPU goes, for CbuffTcp and the")
+            w("  sockets server alike: OpenSSL (`libcrypto`) 20-32 %, the runtime 16-22 %, the JIT 11 %, the kernel 16-20 %;")
+            w("  the connection's own code is under 1 %.")
+if "peak RSS at `conns` ≤ 0.90× plain-sockets reference" in missed:
+    peak, sock = median("cbuff", "conns", rss_mib), median("sockets", "conns", rss_mib)
+    start, sock_start = median("cbuff", "conns", start_rss_mib), median("sockets", "conns", start_rss_mib)
+    w(f"- **peak RSS at `conns`** ({peak / sock:.2f}×: {peak:.1f} vs {sock:.1f} MiB): most of CbuffTcp's figure is there before any")
+    w(f"  client: {start:.1f} MiB at start against {sock_start:.1f} for the sockets server (`cbuff serve` loads its command line, hosting")
+    w(f"  and Redis code), while its 1,000 busy connections add {peak - start:.1f} MiB against {sock - sock_start:.1f}. Each connection")
+    w("  object grew by about 130 bytes with the PROXY protocol, the memory budget and the receive rates (2026-12-07), which")
+    w("  the `idle` cell shows too; see the note under \"What `idle` is made of\".")
 if "`idle` ≤ 2 KiB server RSS per connection at 19,000" in missed:
     w(f"- **`idle`** ({fmt(median('cbuff', 'idle', idle_bytes))} bytes per connection; DotNetty {fmt(median('dotnetty', 'idle', idle_bytes))}, Kestrel")
     w(f"  {fmt(median('kestrel', 'idle', idle_bytes))}): what an idle connection holds is listed under \"What `idle` is made of\" below; the `Socket`")
@@ -273,6 +285,9 @@ if "`fanout` ≥ 10 million deliveries/s" in missed:
     w(f"- **`fanout`** ({fan / 1e6:.2f} million deliveries/s; the target is 10 million): each received batch is copied once into")
     w("  each of the 1,000 queues under that queue's lock and wakes its write loop; at 32-byte messages that is a lock, a")
     w("  copy and a wake-up per client per batch, and one `send` per client per wake-up (see the `fanout` bullet below).")
+    w("  Its profile ([profiles.md](profiles.md)) puts 63 % of the server's samples in the kernel, most of it the")
+    w("  loopback send path, and 14 % in libc (the `send` calls and clearing arrays): 10 million would need fewer")
+    w("  `send` calls than one per client per batch (clients cannot share one), and I have not found how on two cores.")
 w("")
 w("CPU profiles of CbuffTcp and the plain-sockets reference under the same loads are in [profiles.md](profiles.md)")
 w("(`benchmarks/profile/run.sh`: perf on the server process, JIT-compiled methods named). What they and the runs show:")

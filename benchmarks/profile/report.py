@@ -5,7 +5,7 @@ import re
 import sys
 
 out, seconds = sys.argv[1], sys.argv[2]
-CELLS = ["lat", "pipe", "mux", "conns", "bulk"]
+CELLS = ["lat-q", "pipe-q", "mux-q", "conns", "conns-q", "bulk", "handshakes", "fanout"]
 SERVERS = ["cbuff", "sockets"]
 TOP = 12
 
@@ -80,11 +80,13 @@ def bench(cell, server):
 w = print
 w("# Profiles")
 w("")
-w(f"Produced by `benchmarks/profile/run.sh {seconds}`: `cbuff serve --io iothreads` and the plain-sockets reference, each under the same")
-w("`cbuff bench` load as the cell of [benchmarks.md](benchmarks.md), sampled with `perf record -e cpu-clock -g` (the")
-w("server process only; JIT-compiled methods named through `DOTNET_PerfMapEnabled=1`, with W^X off so perf can map")
-w(f"them) and counted with `perf stat`. Machine: {platform.platform()}, 2 cores shared with the load generator.")
-w("Percentages are of the server's samples; msg/s is what the generator saw while perf ran (perf costs a little).")
+w(f"Produced by `benchmarks/profile/run.sh {seconds}`: `cbuff serve` with its defaults (the I/O threads on Linux) and the")
+w("plain-sockets reference, each under the same `cbuff bench` load as the cell of [benchmarks.md](benchmarks.md) (cells")
+w("ending in `-q` with the quiet generator: inline socket completions, no thread-pool spinning), sampled with")
+w("`perf record -e cpu-clock -g` (the server process only; JIT-compiled methods named through `DOTNET_PerfMapEnabled=1`,")
+w("with W^X off so perf can map them) and counted with `perf stat`. `handshakes` is over TLS (both servers on SslStream);")
+w("`fanout` is CbuffTcp's alone (deliveries/s). Machine: " + platform.platform() + ", 2 cores shared with the load")
+w("generator. Percentages are of the server's samples; msg/s is what the generator saw while perf ran (perf costs a little).")
 w("")
 w("## Where the server's CPU goes")
 w("")
@@ -93,6 +95,8 @@ w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for cell in CELLS:
     for server in SERVERS:
         b, s = bench(cell, server), stat(cell, server)
+        if not b:
+            continue
         rate = b.get("messagesPerSecond") or 0
         window = int(seconds) / 2
         msgs = rate * window
@@ -100,6 +104,17 @@ for cell in CELLS:
         cs = f"{s['context-switches'] / msgs * 1000:.1f}" if msgs and "context-switches" in s else "n/a"
         k, j, r, o = shares(cell, server)
         w(f"| `{cell}` | {server} | {rate:,.0f} | {cpu} | {cs} | {k:.0f} % | {j:.0f} % | {r:.0f} % | {o:.0f} % |")
+w("")
+w("## By library, where the time is not the server's own code")
+w("")
+w("`handshakes` spends most of its time in OpenSSL (`libcrypto`), the runtime and the JIT; `fanout` in the kernel's send")
+w("path. The libraries (and the kernel) with the most samples:")
+w("")
+for cell in ["handshakes", "fanout"]:
+    for server in SERVERS:
+        top = [f"{dso.split()[0]} {pct:.0f} %" for pct, dso in rows(read(f"{out}/{cell}-{server}.dso"))][:6]
+        if top:
+            w(f"- `{cell}`, {server}: " + ", ".join(top))
 w("")
 w("## Hottest .NET methods")
 w("")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# CPU profiles of CbuffTcp (`cbuff serve`) and the plain-sockets reference under the same `cbuff bench` load, for the
-# cells where CbuffTcp trails: perf samples the server (kernel and JIT-compiled code, with .NET's perf map), perf stat
-# counts its context switches. Writes docs/profiles.md. Bounded: cells x 2 servers x (seconds + 4) s.
+# CPU profiles of CbuffTcp (`cbuff serve` with its defaults) and the plain-sockets reference under the same `cbuff bench`
+# load, for the cells where CbuffTcp trails or the issue asks about, in the quiet regime (a generator that does not spin:
+# cells ending in -q) as well as the thread-pool one: perf samples the server (kernel and JIT-compiled code, with .NET's
+# perf map), perf stat counts its context switches and CPU. `fanout` is CbuffTcp's alone (the reference has no
+# broadcast); `handshakes` runs both over TLS. Writes docs/profiles.md. Bounded: about cells x 2 servers x (seconds + 5) s.
 #
 # Usage: benchmarks/profile/run.sh [seconds=8]
 set -euo pipefail
@@ -20,26 +22,43 @@ dotnet build src/CbuffTcp.Cli -c Release -v q >/dev/null
 dotnet build benchmarks/ReferenceServers/Sockets -c Release -v q >/dev/null
 cbuff="src/CbuffTcp.Cli/bin/Release/net10.0/cbuff.dll"
 
+# A throwaway certificate for the TLS cell, as benchmarks/run.sh makes.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out/key.pem" -out "$out/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
+openssl pkcs12 -export -inkey "$out/key.pem" -in "$out/cert.pem" -out "$out/cert.pfx" -passout pass:
+
 declare -A load=(
-  [lat]="--connections 1 --size 32 --depth 1"
-  [pipe]="--connections 1 --size 32 --depth 64"
-  [mux]="--connections 100 --size 32 --depth 16"
+  [lat-q]="--connections 1 --size 32 --depth 1 --io inline"
+  [pipe-q]="--connections 1 --size 32 --depth 64 --io inline"
+  [mux-q]="--connections 100 --size 32 --depth 16 --io inline"
   [conns]="--connections 1000 --size 32 --depth 1"
-  [bulk]="--connections 1 --size 65536 --depth 4"
+  [conns-q]="--connections 1000 --size 32 --depth 1 --io inline"
+  [bulk]="--connections 1 --size 65536 --depth 4 --io inline"
+  [handshakes]="--mode handshake --connections 16 --size 32 --tls"
+  [fanout]="--mode broadcast --connections 1000 --senders 1 --size 32 --depth 64"
 )
 
-for cell in lat pipe mux conns bulk; do
+for cell in lat-q pipe-q mux-q conns conns-q bulk handshakes fanout; do
   for server in cbuff sockets; do
-    if [ "$server" = cbuff ]; then
-      cmd="dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode echo --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0 --io iothreads"
-    else
-      cmd="dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port"
+    tls=""
+    mode=echo
+    if [ "$cell" = handshakes ]; then tls="$out/cert.pfx"; fi
+    if [ "$cell" = fanout ]; then
+      mode=broadcast
+      if [ "$server" = sockets ]; then continue; fi
     fi
+    if [ "$server" = cbuff ]; then
+      cmd="dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode $mode --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0${tls:+ --tls-cert $tls}"
+    else
+      cmd="dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port $tls"
+    fi
+    quiet=()
+    if [[ $cell == *-q ]]; then quiet=(env DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0); fi
     # The perf map names JIT-compiled methods; W^X off keeps their code in an ordinary mapping perf can attribute.
     DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 $cmd >"$out/server.log" 2>&1 &
     pid=$!
     sleep 2
-    dotnet "$cbuff" bench --port "$port" ${load[$cell]} --seconds "$((seconds + 2))" --warmup 1 --json "$out/$cell-$server.json" >"$out/bench.log" 2>&1 &
+    # shellcheck disable=SC2086
+    "${quiet[@]}" dotnet "$cbuff" bench --port "$port" ${load[$cell]} --seconds "$((seconds + 2))" --warmup 1 --json "$out/$cell-$server.json" >"$out/bench.log" 2>&1 &
     bench=$!
     sleep 2
     # perf lists the process's threads when it starts; one that exits meanwhile (the thread pool retires workers) makes
