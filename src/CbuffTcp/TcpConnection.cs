@@ -61,7 +61,10 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
         _handler = handler;
         _settings = settings;
         _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool, settings.Budget);
-        _throttle = settings.HasReceiveRates ? new ReceiveThrottle(settings.ByteRate, settings.MessageRate) : null;
+        if (settings.HasReceiveRates)
+        {
+            Rare.Throttle = new ReceiveThrottle(settings.ByteRate, settings.MessageRate);
+        }
         _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
         if (transport is IoSocket ioSocket)
         {
@@ -180,12 +183,6 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
 
     /// <inheritdoc />
     public override string ToString() => $"#{Id} {RemoteEndPoint}";
-
-    /// <summary>
-    /// Runs after <c>OnConnectedAsync</c>, before the loops start: what it queues goes out right behind what
-    /// <c>OnConnectedAsync</c> queued. A client's, for its reconnect handshake and outbox; null on a server.
-    /// </summary>
-    internal Func<TcpConnection<TMessage>, ValueTask>? AfterConnected { get; init; }
 
     /// <summary>Appends what <paramref name="outbox"/> holds to this connection's queue, past its limits (the outbox has its own).</summary>
     internal bool TakeOutbox(SendQueue outbox) => _sendQueue.AppendAllOf(outbox);

@@ -30,11 +30,11 @@ internal sealed class ReceiveThrottle(int? bytesPerSecond, int? messagesPerSecon
     /// <summary>True when the next decode may deliver some messages (tokens held, or taken now); false when it must wait for them first.</summary>
     public bool HasMessages() => _messages is null || _messages.Held > 0 || _messages.TryTake();
 
-    /// <summary>Waits for byte tokens (false when the connection closed meanwhile).</summary>
-    public ValueTask<bool> WaitForBytesAsync() => _bytes!.TakeAsync();
+    /// <summary>Waits for byte tokens, or until the connection closes (then none are held).</summary>
+    public ValueTask WaitForBytesAsync() => _bytes!.TakeAsync();
 
-    /// <summary>Waits for message tokens (false when the connection closed meanwhile).</summary>
-    public ValueTask<bool> WaitForMessagesAsync() => _messages!.TakeAsync();
+    /// <summary>Waits for message tokens, or until the connection closes (then none are held).</summary>
+    public ValueTask WaitForMessagesAsync() => _messages!.TakeAsync();
 
     /// <summary>Counts what a read took.</summary>
     public void Read(int bytes) => _bytes?.Use(bytes);
@@ -81,11 +81,10 @@ internal sealed class ReceiveThrottle(int? bytesPerSecond, int? messagesPerSecon
             return lease.IsAcquired;
         }
 
-        public async ValueTask<bool> TakeAsync()
+        public async ValueTask TakeAsync()
         {
             using var lease = await Limiter.AcquireAsync(_chunk).ConfigureAwait(false);
             Held = lease.IsAcquired ? _chunk : 0;
-            return lease.IsAcquired;
         }
 
         public void Use(int count) => Held -= Math.Min(count, Held);

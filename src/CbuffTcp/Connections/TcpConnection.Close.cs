@@ -19,7 +19,7 @@ public sealed partial class TcpConnection<TMessage>
         }
 
         _sendQueue.Complete();
-        _throttle?.Dispose(); // a read waiting for its rate limit ends now
+        Throttle?.Dispose(); // a read waiting for its rate limit ends now
         _ = AbortIfNotFlushedAsync();
     }
 

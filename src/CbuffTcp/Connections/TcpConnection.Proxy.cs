@@ -7,16 +7,6 @@ public sealed partial class TcpConnection<TMessage>
 {
     private string? _remoteAddress;
 
-    // Bytes read with the PROXY header that follow it: the receive loop starts from them.
-    private ReceiveBuffer? _firstInput;
-
-    /// <summary>
-    /// What a trusted load balancer's PROXY protocol header said about this connection (with
-    /// <see cref="TcpServerOptions.ProxyProtocol"/>): the client as it saw it, and v2's fields (authority, TLS). Null
-    /// when none came. <see cref="RemoteEndPoint"/> is already its client.
-    /// </summary>
-    public ProxyHeader? ProxyHeader { get; private set; }
-
     /// <summary>
     /// Reads the PROXY header, if any, before anything else sees the connection, within the header timeout. True when
     /// the connection may go on (with its client's address, or as itself); false when it was refused (reported by the
@@ -61,7 +51,7 @@ public sealed partial class TcpConnection<TMessage>
                         input.Release();
                         return RefuseProxy("no PROXY protocol header, and one is required");
                     case ProxyParse.None:
-                        _firstInput = input; // a peer connecting directly: its bytes are its first data
+                        Rare.FirstInput = input; // a peer connecting directly: its bytes are its first data
                         return true;
                     case ProxyParse.Invalid:
                         input.Release();
@@ -71,8 +61,8 @@ public sealed partial class TcpConnection<TMessage>
                         return RefuseProxy($"a PROXY protocol header from {RemoteEndPoint}, which is not a trusted proxy");
                     default:
                         input.Consume(length);
-                        _firstInput = input;
-                        ProxyHeader = header;
+                        Rare.FirstInput = input;
+                        Rare.ProxyHeader = header;
                         return header!.SourceEndPoint is not { } client || _owner is not { } owner || owner.MoveToClientAddress(this, client)
                             || RefuseProxy(null);
                 }
@@ -81,7 +71,11 @@ public sealed partial class TcpConnection<TMessage>
         catch (Exception ex) when (IsClosing || IsTransportError(ex))
         {
             input.Release();
-            _firstInput = null;
+            if (_rare is not null)
+            {
+                _rare.FirstInput = null; // the same array, released just now
+            }
+
             return RefuseProxy(IsClosing ? $"no complete PROXY protocol header within {proxy.HeaderTimeout.TotalSeconds:0.###} s" : $"failed before its PROXY protocol header: {ex.Message}");
         }
     }
@@ -96,8 +90,11 @@ public sealed partial class TcpConnection<TMessage>
     /// <summary>Reports the refusal (unless already counted, <paramref name="reason"/> null) and closes: false, for the caller to return.</summary>
     private bool RefuseProxy(string? reason)
     {
-        _firstInput?.Release();
-        _firstInput = null;
+        if (_rare is { FirstInput: { } first })
+        {
+            first.Release();
+            _rare.FirstInput = null;
+        }
         if (reason is not null)
         {
             _owner?.ProxyHeaderRefused(this, reason);

@@ -9,7 +9,6 @@ namespace CbuffTcp;
 public sealed partial class TcpConnection<TMessage>
 {
     private DispatchQueue<TMessage>? _dispatchQueue;
-    private readonly ReceiveThrottle? _throttle;
 
     /// <summary>
     /// Transport to protocol to handler, one loop: waits for data without a buffer, reads what is there, decodes it and
@@ -19,9 +18,14 @@ public sealed partial class TcpConnection<TMessage>
     private async Task ReceiveLoopAsync()
     {
         // Behind a PROXY header, the loop starts from the bytes read with it (decoded before any wait).
-        var input = _firstInput ?? new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes, _settings.Budget);
-        var decodeFirst = _firstInput is { Length: > 0 };
-        _firstInput = null;
+        var first = _rare?.FirstInput;
+        var input = first ?? new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes, _settings.Budget);
+        var decodeFirst = first is { Length: > 0 };
+        if (first is not null)
+        {
+            _rare!.FirstInput = null;
+        }
+
         var readSize = ConnectionSettings.MinReadSize;
         var readsWithoutWaiting = 0;
         var readFirst = false; // the last read filled its buffer: more is likely there, so read before waiting
@@ -59,7 +63,7 @@ public sealed partial class TcpConnection<TMessage>
                     await waiting.ConfigureAwait(false);
                 }
 
-                if (_throttle is { } bytesThrottle && !bytesThrottle.HasBytes())
+                if (Throttle is { } bytesThrottle && !bytesThrottle.HasBytes())
                 {
                     // Past its byte rate: read no further until the limiter refills (the data waits in the kernel).
                     _settings.Telemetry.Metrics?.ReceiveThrottled("byte_rate_per_connection");
@@ -79,7 +83,7 @@ public sealed partial class TcpConnection<TMessage>
                     continue;
                 }
 
-                if (_throttle is { ReadAllowance: var allowance } && allowance < memory.Length)
+                if (Throttle is { ReadAllowance: var allowance } && allowance < memory.Length)
                 {
                     memory = memory[..allowance];
                 }
@@ -105,11 +109,11 @@ public sealed partial class TcpConnection<TMessage>
                 readSize = received == memory.Length ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
                 readFirst = received == memory.Length && _transport.ReceivesWithoutWaiting;
                 NoteReceived(received);
-                _throttle?.Read(received);
+                Throttle?.Read(received);
                 input.Advance(received);
 
             decode:
-                if (_throttle is { } messageThrottle && !messageThrottle.HasMessages())
+                if (Throttle is { } messageThrottle && !messageThrottle.HasMessages())
                 {
                     // Past its message rate: decode (and read) no further until the limiter refills.
                     _settings.Telemetry.Metrics?.ReceiveThrottled("message_rate_per_connection");
@@ -120,7 +124,7 @@ public sealed partial class TcpConnection<TMessage>
                     }
                 }
 
-                var (consumed, failure) = await DecodeAsync(input.Data, _throttle?.DecodeAllowance ?? int.MaxValue).ConfigureAwait(false);
+                var (consumed, failure) = await DecodeAsync(input.Data, Throttle?.DecodeAllowance ?? int.MaxValue).ConfigureAwait(false);
                 if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
                 {
                     // The queued messages point into the array: it leaves with them, decoded once, never copied.
@@ -140,13 +144,15 @@ public sealed partial class TcpConnection<TMessage>
                     break;
                 }
 
-                if (_dispatchQueue is { } paused)
+                if (_dispatchQueue is not null)
                 {
-                    await paused.WaitForRoomAsync().ConfigureAwait(false); // the handler is behind: read no further
-                    await paused.WaitForMemoryAsync(_flushed.Task).ConfigureAwait(false); // or the server's budget is spent
+                    // Read through the field each time: a local held across the awaits would cost every connection's
+                    // receive loop a field while it waits.
+                    await _dispatchQueue.WaitForRoomAsync().ConfigureAwait(false); // the handler is behind: read no further
+                    await _dispatchQueue.WaitForMemoryAsync(_flushed.Task).ConfigureAwait(false); // or the server's budget is spent
                 }
 
-                if (_throttle is { DecodeAllowance: 0 } && input.Length > 0)
+                if (Throttle is { DecodeAllowance: 0 } && input.Length > 0)
                 {
                     decodeFirst = true; // whole frames may be left undecoded: decode them once the rate allows, before reading
                 }
@@ -267,7 +273,7 @@ public sealed partial class TcpConnection<TMessage>
                         }
 
                         Volatile.Write(ref _receivedMessages, _receivedMessages + count); // the only writer
-                        _throttle?.Decoded(count);
+                        Throttle?.Decoded(count);
                         maxMessages -= count;
                     }
 

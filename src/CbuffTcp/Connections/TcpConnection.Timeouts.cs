@@ -21,7 +21,7 @@ public sealed partial class TcpConnection<TMessage>
     /// </summary>
     internal void OnHeartbeat(long now)
     {
-        _throttle?.Refill();
+        Throttle?.Refill();
         // Both clocks run only while the receive loop waits on the peer: when reading is paused because the
         // handler is behind, the peer is not at fault.
         if (IsClosing || !_awaitingData)
