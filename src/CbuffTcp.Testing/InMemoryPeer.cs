@@ -187,9 +187,17 @@ public sealed class InMemoryPeer<TMessage> : IDisposable
         {
             await task.WaitAsync(Timeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (TimeoutException)
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            throw new TimeoutException($"Waited {Timeout.TotalSeconds:0.###} s for {what}.");
+            // The operation goes on without a waiter (a write into a full buffer fails once the connection ends): observe
+            // its end, or its failure would surface later as an unobserved task exception.
+            _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            if (ex is TimeoutException)
+            {
+                throw new TimeoutException($"Waited {Timeout.TotalSeconds:0.###} s for {what}.");
+            }
+
+            throw;
         }
     }
 }
