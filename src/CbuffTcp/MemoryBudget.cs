@@ -82,6 +82,25 @@ internal sealed class MemoryBudget(long limit)
         }
     }
 
+    /// <summary>
+    /// Completes once <paramref name="satisfied"/> holds (checked now and after each release), or once
+    /// <paramref name="abandon"/> completes (the waiter's connection closed). For the waits of a connection held back by
+    /// the budget: never polls, woken by memory given back.
+    /// </summary>
+    public async Task WaitUntilAsync(Func<bool> satisfied, Task abandon)
+    {
+        while (!satisfied() && !abandon.IsCompleted)
+        {
+            var released = ReleasedAsync();
+            if (satisfied())
+            {
+                return; // a release came between the check and the wait
+            }
+
+            await Task.WhenAny(released, abandon).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>True when <paramref name="bytes"/> more would fit now.</summary>
     public bool HasRoomFor(long bytes) => Used + bytes <= Limit;
 

@@ -58,7 +58,6 @@ public sealed partial class TcpServer<TMessage>
                     continue;
                 }
 
-
                 Socket socket;
                 try
                 {
@@ -333,9 +332,8 @@ public sealed partial class TcpServer<TMessage>
             return false;
         }
 
-        if (!_perIp.TryAcquire(address))
+        if (!TryTakeIpSlot(remote, address, namedBy: string.Empty))
         {
-            Refuse(remote, ref _rejectingForIp, "max_connections_per_ip", _options.MaxConnectionsPerIp, $"{address}", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}: refusing its new connections.");
             return false;
         }
 
@@ -354,9 +352,8 @@ public sealed partial class TcpServer<TMessage>
             return false;
         }
 
-        if (!_perIp.TryAcquire(address))
+        if (!TryTakeIpSlot(client, address, namedBy: " (named by a PROXY header)"))
         {
-            Refuse(client, ref _rejectingForIp, "max_connections_per_ip", _options.MaxConnectionsPerIp, $"{address}", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address} (named by a PROXY header): refusing its new connections.");
             return false;
         }
 
@@ -377,6 +374,18 @@ public sealed partial class TcpServer<TMessage>
         {
             Log.ConnectionRefused(_logger, connection.RemoteEndPoint, reason);
         }
+    }
+
+    /// <summary>A slot under the per-IP limit for <paramref name="address"/>, or the refusal counted and reported.</summary>
+    private bool TryTakeIpSlot(System.Net.EndPoint? remote, System.Net.IPAddress? address, string namedBy)
+    {
+        if (_perIp.TryAcquire(address))
+        {
+            return true;
+        }
+
+        Refuse(remote, ref _rejectingForIp, "max_connections_per_ip", _options.MaxConnectionsPerIp, $"{address}", $"Per-IP connection limit of {_options.MaxConnectionsPerIp} reached for {address}{namedBy}: refusing its new connections.");
+        return false;
     }
 
     /// <summary>

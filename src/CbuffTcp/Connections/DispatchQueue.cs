@@ -80,19 +80,9 @@ internal sealed class DispatchQueue<TMessage>(int maxBytes, MemoryBudget? budget
     /// a connection that holds nothing is served as usual. Completes early when <paramref name="closing"/> does.
     /// </summary>
     public ValueTask WaitForMemoryAsync(Task closing) =>
-        budget is null || QueuedBytes == 0 || budget.HasRoomFor(0) ? ValueTask.CompletedTask : WaitForReleasesAsync(closing);
+        budget is null || HasRoomOrNothingQueued(budget) ? ValueTask.CompletedTask : new(budget.WaitUntilAsync(() => HasRoomOrNothingQueued(budget), closing));
 
-    private async ValueTask WaitForReleasesAsync(Task closing)
-    {
-        while (budget is not null && QueuedBytes > 0 && !budget.HasRoomFor(0) && !closing.IsCompleted)
-        {
-            var released = budget.ReleasedAsync();
-            if (QueuedBytes > 0 && !budget.HasRoomFor(0))
-            {
-                await Task.WhenAny(released, closing).ConfigureAwait(false);
-            }
-        }
-    }
+    private bool HasRoomOrNothingQueued(MemoryBudget budget) => QueuedBytes == 0 || budget.HasRoomFor(0);
 
     /// <summary>No more items: the dispatch loop ends once it has taken what is queued.</summary>
     public void Complete() => _items.Writer.TryComplete();

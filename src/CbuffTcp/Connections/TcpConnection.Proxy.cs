@@ -95,6 +95,7 @@ public sealed partial class TcpConnection<TMessage>
             first.Release();
             _rare.FirstInput = null;
         }
+
         if (reason is not null)
         {
             _owner?.ProxyHeaderRefused(this, reason);

@@ -388,17 +388,7 @@ public sealed partial class TcpConnection<TMessage>
     private async Task WaitForMemoryAsync(MemoryBudget budget, int bytes)
     {
         _awaitingData = true; // the timeout clocks run: the peer's unfinished frame holds the memory
-        while (!IsClosing)
-        {
-            var released = budget.ReleasedAsync();
-            if (budget.HasRoomFor(bytes))
-            {
-                break;
-            }
-
-            await Task.WhenAny(released, _flushed.Task).ConfigureAwait(false);
-        }
-
+        await budget.WaitUntilAsync(() => IsClosing || budget.HasRoomFor(bytes), _flushed.Task).ConfigureAwait(false);
         _awaitingData = false;
     }
 }

@@ -27,7 +27,7 @@ public sealed class HaproxyProcess : IAsyncDisposable
     /// <param name="serverOption"><c>send-proxy</c> (v1) or <c>send-proxy-v2</c>.</param>
     public static async Task<HaproxyProcess> StartAsync(int backendPort, string serverOption)
     {
-        var port = FreePort();
+        var port = LoopbackPorts.Free();
         var config = Path.Combine(Path.GetTempPath(), $"cbuff-haproxy-{Guid.NewGuid():N}.cfg");
         await File.WriteAllTextAsync(config, $"""
             global
@@ -97,12 +97,5 @@ public sealed class HaproxyProcess : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 }

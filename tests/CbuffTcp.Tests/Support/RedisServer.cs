@@ -21,7 +21,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public static async Task<RedisServer> StartAsync()
     {
-        var server = new RedisServer(FreePort());
+        var server = new RedisServer(LoopbackPorts.Free());
         await server.RestartAsync();
         return server;
     }
@@ -99,12 +99,5 @@ public sealed class RedisServer : IAsyncDisposable
         {
             return false;
         }
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 }
