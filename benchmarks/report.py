@@ -276,8 +276,10 @@ if "peak RSS at `conns` ≤ 0.90× plain-sockets reference" in missed:
     w(f"  and Redis code), while its 1,000 busy connections add {peak - start:.1f} MiB against {sock - sock_start:.1f}. Back to back on")
     w("  2026-12-07 (`benchmarks/footprint.sh`, each build twice), the build before the reconnecting client, the PROXY")
     w("  protocol and the memory budget (cbd0bcf) peaked at 54.3-54.7 MiB in this cell and the current one at 57.2-57.4,")
-    w("  while both held 2,990-3,080 bytes per idle connection: the connections are no larger, the 3 MiB is spread over")
-    w("  what those features added to the process (55.7 MiB halfway, at 2cad9fe). Not recovered.")
+    w("  while both held 2,990-3,080 bytes per idle connection: the connections are no larger. The 3 MiB is the JIT's")
+    w("  scratch memory that glibc keeps in the compiling thread's arena after the larger receive loop's tier-1 compile")
+    w("  (a perf probe on malloc, and the JIT's own summary; [limits.md](limits.md) has the figures). Moving the new paths out")
+    w("  of the loop brought it to 56.1-56.8 MiB; the rest is not recovered.")
 if "`idle` ≤ 2 KiB server RSS per connection at 19,000" in missed:
     w(f"- **`idle`** ({fmt(median('cbuff', 'idle', idle_bytes))} bytes per connection in this run; DotNetty {fmt(median('dotnetty', 'idle', idle_bytes))}, Kestrel")
     w(f"  {fmt(median('kestrel', 'idle', idle_bytes))}): what an idle connection holds is listed under \"What `idle` is made of\" below; the `Socket`")

@@ -84,6 +84,19 @@ internal sealed class DispatchQueue<TMessage>(int maxBytes, MemoryBudget? budget
 
     private bool HasRoomOrNothingQueued(MemoryBudget budget) => QueuedBytes == 0 || budget.HasRoomFor(0);
 
+    /// <summary>The receive loop, before it reads again: <see cref="WaitForRoomAsync"/>, then <see cref="WaitForMemoryAsync"/>.</summary>
+    public ValueTask WaitBeforeReadingAsync(Task closing)
+    {
+        var room = WaitForRoomAsync();
+        return room.IsCompletedSuccessfully ? WaitForMemoryAsync(closing) : WaitForRoomThenMemoryAsync(room, closing);
+    }
+
+    private async ValueTask WaitForRoomThenMemoryAsync(ValueTask room, Task closing)
+    {
+        await room.ConfigureAwait(false);
+        await WaitForMemoryAsync(closing).ConfigureAwait(false);
+    }
+
     /// <summary>No more items: the dispatch loop ends once it has taken what is queued.</summary>
     public void Complete() => _items.Writer.TryComplete();
 }

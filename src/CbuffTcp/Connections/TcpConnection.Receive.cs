@@ -17,14 +17,7 @@ public sealed partial class TcpConnection<TMessage>
     /// </summary>
     private async Task ReceiveLoopAsync()
     {
-        // Behind a PROXY header, the loop starts from the bytes read with it (decoded before any wait).
-        var first = _rare?.FirstInput;
-        var input = first ?? new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes, _settings.Budget);
-        var decodeFirst = first is { Length: > 0 };
-        if (first is not null)
-        {
-            _rare!.FirstInput = null;
-        }
+        var input = TakeFirstInput(out var decodeFirst);
 
         var readSize = ConnectionSettings.MinReadSize;
         var readsWithoutWaiting = 0;
@@ -63,29 +56,12 @@ public sealed partial class TcpConnection<TMessage>
                     await waiting.ConfigureAwait(false);
                 }
 
-                if (Throttle is { } bytesThrottle && !bytesThrottle.HasBytes())
-                {
-                    // Past its byte rate: read no further until the limiter refills (the data waits in the kernel).
-                    _settings.Telemetry.Metrics?.ReceiveThrottled("byte_rate_per_connection");
-                    await bytesThrottle.WaitForBytesAsync().ConfigureAwait(false);
-                    readFirst = true; // the data is still there
-                    continue;
-                }
-
                 // Data is there: a socket reads it at once; a TLS record may take a moment longer.
-                var memory = input.GetReadMemory(readSize);
-                if (memory.IsEmpty)
+                if (!TryGetReadMemory(ref input, readSize, out var memory, out var pause))
                 {
-                    // The server's memory budget cannot grow this buffer (a partial frame fills it): read no further until
-                    // memory frees. The frame clock runs meanwhile, so a peer that cannot finish its frame is closed by it.
-                    await WaitForMemoryAsync(_settings.Budget!, input.RefusedCost).ConfigureAwait(false);
+                    await pause.ConfigureAwait(false); // past the byte rate, or the memory budget is spent
                     readFirst = true; // the data is still there
                     continue;
-                }
-
-                if (Throttle is { ReadAllowance: var allowance } && allowance < memory.Length)
-                {
-                    memory = memory[..allowance];
                 }
 
                 var receiving = _transport.ReceiveAsync(memory);
@@ -113,31 +89,8 @@ public sealed partial class TcpConnection<TMessage>
                 input.Advance(received);
 
             decode:
-                if (Throttle is { } messageThrottle && !messageThrottle.HasMessages())
-                {
-                    // Past its message rate: decode (and read) no further until the limiter refills.
-                    _settings.Telemetry.Metrics?.ReceiveThrottled("message_rate_per_connection");
-                    await messageThrottle.WaitForMessagesAsync().ConfigureAwait(false);
-                    if (IsClosing)
-                    {
-                        break;
-                    }
-                }
-
-                var (consumed, failure) = await DecodeAsync(input.Data, Throttle?.DecodeAllowance ?? int.MaxValue).ConfigureAwait(false);
-                if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
-                {
-                    // The queued messages point into the array: it leaves with them, decoded once, never copied.
-                    if (input.HandOver(consumed, out var reserved) is { } frames)
-                    {
-                        queue.Enqueue(ReceivedBatch<TMessage>.OfReceiveArray(frames, _settings.BufferPool, reserved));
-                    }
-                }
-                else
-                {
-                    input.Consume(consumed);
-                }
-
+                var (consumed, failure) = await DecodeAsync(input.Data).ConfigureAwait(false);
+                TakeDecoded(ref input, consumed);
                 if (failure is not null)
                 {
                     ended = failure; // bad input: read no further
@@ -146,10 +99,9 @@ public sealed partial class TcpConnection<TMessage>
 
                 if (_dispatchQueue is not null)
                 {
-                    // Read through the field each time: a local held across the awaits would cost every connection's
-                    // receive loop a field while it waits.
-                    await _dispatchQueue.WaitForRoomAsync().ConfigureAwait(false); // the handler is behind: read no further
-                    await _dispatchQueue.WaitForMemoryAsync(_flushed.Task).ConfigureAwait(false); // or the server's budget is spent
+                    // The handler is behind, or the server's budget is spent with this queue holding some of it: read no
+                    // further. Read through the field: a local held across the await would cost every waiting loop a field.
+                    await _dispatchQueue.WaitBeforeReadingAsync(_flushed.Task).ConfigureAwait(false);
                 }
 
                 if (Throttle is { DecodeAllowance: 0 } && input.Length > 0)
@@ -209,6 +161,24 @@ public sealed partial class TcpConnection<TMessage>
         }
     }
 
+    /// <summary>
+    /// The receive loop's buffer: behind a PROXY header, the one holding the bytes read with the header (to be decoded
+    /// before any wait: <paramref name="decodeFirst"/>), else an empty one. Out of the loop: its state machine's size is
+    /// the JIT's scratch memory at its tier-1 compile, which the process keeps (peak RSS).
+    /// </summary>
+    private ReceiveBuffer TakeFirstInput(out bool decodeFirst)
+    {
+        if (_rare?.FirstInput is { } first)
+        {
+            _rare.FirstInput = null;
+            decodeFirst = first.Length > 0;
+            return first;
+        }
+
+        decodeFirst = false;
+        return new ReceiveBuffer(_settings.BufferPool, MaxBufferedBytes, _settings.Budget);
+    }
+
     /// <summary>Received bytes a connection may hold: a whole frame plus a read, or a frame could never complete.</summary>
     private int MaxBufferedBytes => (int)Math.Min(Array.MaxLength, (long)_settings.MaxFrameSize + ConnectionSettings.ReceiveSlack);
 
@@ -226,13 +196,20 @@ public sealed partial class TcpConnection<TMessage>
 
     /// <summary>
     /// Decodes <paramref name="data"/> into batches of at most <see cref="ConnectionSettings.MaxBatchSize"/> and
-    /// delivers each, <paramref name="maxMessages"/> at most in all (a receive rate limit). Returns the bytes of the
-    /// whole frames delivered and, for bad input, the reason to close with (reported at once; the caller closes once
-    /// what was decoded before it is handled).
+    /// delivers each, no more than the message rate allows (when the connection has one: past it, decoding waits
+    /// until the limiter refills). Returns the bytes of the whole frames delivered and, for bad input, the reason to
+    /// close with (reported at once; the caller closes once what was decoded before it is handled).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data, int maxMessages)
+    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data)
     {
+        if (Throttle is { } throttle && !throttle.HasMessages())
+        {
+            _settings.Telemetry.Metrics?.ReceiveThrottled("message_rate_per_connection");
+            await throttle.WaitForMessagesAsync().ConfigureAwait(false);
+        }
+
+        var maxMessages = Throttle?.DecodeAllowance ?? int.MaxValue;
         var buffer = data;
         try
         {
@@ -383,6 +360,57 @@ public sealed partial class TcpConnection<TMessage>
         SocketException { SocketErrorCode: SocketError.OperationAborted } or ObjectDisposedException or OperationCanceledException => DisconnectReason.Aborted,
         _ => DisconnectReason.Reset,
     };
+
+    /// <summary>
+    /// Where the next read goes, or why it waits (the rare cases, out of the loop's state machine): past the byte
+    /// rate the data waits in the kernel until the limiter refills; when the memory budget cannot grow the buffer (a
+    /// partial frame fills it), until memory frees, with the frame clock running, so a peer that cannot finish its
+    /// frame is closed by it.
+    /// </summary>
+    private bool TryGetReadMemory(ref ReceiveBuffer input, int readSize, out Memory<byte> memory, out ValueTask pause)
+    {
+        memory = default;
+        pause = default;
+        if (Throttle is { } throttle && !throttle.HasBytes())
+        {
+            _settings.Telemetry.Metrics?.ReceiveThrottled("byte_rate_per_connection");
+            pause = throttle.WaitForBytesAsync();
+            return false;
+        }
+
+        memory = input.GetReadMemory(readSize);
+        if (memory.IsEmpty)
+        {
+            pause = new ValueTask(WaitForMemoryAsync(_settings.Budget!, input.RefusedCost));
+            return false;
+        }
+
+        if (Throttle is { ReadAllowance: var allowance } && allowance < memory.Length)
+        {
+            memory = memory[..allowance];
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Drops the decoded bytes from the buffer; with AsyncReceive, when the queued messages point into the array, the
+    /// array leaves with them instead (decoded once, never copied) and the dispatch loop returns it.
+    /// </summary>
+    private void TakeDecoded(ref ReceiveBuffer input, long consumed)
+    {
+        if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
+        {
+            if (input.HandOver(consumed, out var reserved) is { } frames)
+            {
+                queue.Enqueue(ReceivedBatch<TMessage>.OfReceiveArray(frames, _settings.BufferPool, reserved));
+            }
+        }
+        else
+        {
+            input.Consume(consumed);
+        }
+    }
 
     /// <summary>Until the budget has room for <paramref name="bytes"/>, or the connection closes (a timeout, a stop).</summary>
     private async Task WaitForMemoryAsync(MemoryBudget budget, int bytes)
