@@ -164,7 +164,8 @@ public class InMemoryClusterTests
         var (a, b) = (cluster.Nodes[0], cluster.Nodes[1]);
         using var local = await a.ConnectAsync();
         using var remote = await b.ConnectAsync();
-        a.Server.SendToAllClients(Line("before"));                                    // b's count of a's broadcasts starts here
+        // b's count of a's broadcasts starts here (published, not just queued: a failure below is then a lost envelope)
+        Assert.Equal(ClusterDelivery.Published, a.Server.SendToAllClients(Line("before")).Cluster);
         Assert.Equal("before", Text(await remote.ReceiveAsync()));
         Assert.Equal("before", Text(await local.ReceiveAsync()));
 
