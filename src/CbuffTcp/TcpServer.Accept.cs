@@ -254,7 +254,7 @@ public sealed partial class TcpServer<TMessage>
             LeaveAllGroups(connection);
             if (Volatile.Read(ref _acceptResume) is { } resume && OpenConnections <= _acceptLowWater)
             {
-                resume.TrySetResult(); // the accept loop sheds no more (when it sheds for memory, it checks that too)
+                resume.TrySetResult(); // the accept loop sheds no more
             }
         }
     }
@@ -281,19 +281,8 @@ public sealed partial class TcpServer<TMessage>
         _metrics.AcceptPaused(true);
         try
         {
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                Volatile.Write(ref _acceptResume, resume);
-                var released = forMemory ? _memory!.ReleasedAsync() : resume.Task;
-                if (forMemory ? _memory!.Used <= _acceptMemoryLowWater : OpenConnections <= _acceptLowWater)
-                {
-                    break; // under the low-water mark already (they left, or memory freed, between the check and the wait)
-                }
-
-                Task either = Task.WhenAny(resume.Task, released);
-                await either.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
+            var lowWater = forMemory ? WaitForMemoryLowWaterAsync(cancellationToken) : WaitForConnectionsLowWaterAsync(cancellationToken);
+            await lowWater.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         finally
         {
@@ -311,6 +300,27 @@ public sealed partial class TcpServer<TMessage>
                 }
             }
         }
+    }
+
+    /// <summary>Until connections close down to the low-water mark: the last one to close that far wakes it.</summary>
+    private Task WaitForConnectionsLowWaterAsync(CancellationToken cancellationToken)
+    {
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _acceptResume, resume);
+        if (OpenConnections <= _acceptLowWater)
+        {
+            resume.TrySetResult(); // they left between the check and the wait
+        }
+
+        return resume.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Until the memory budget's use falls to its low-water mark: memory given back wakes it, as it wakes a paused read.</summary>
+    private async Task WaitForMemoryLowWaterAsync(CancellationToken cancellationToken)
+    {
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = cancellationToken.Register(static state => ((TaskCompletionSource)state!).TrySetResult(), stopped);
+        await _memory!.WaitUntilAsync(() => _memory.Used <= _acceptMemoryLowWater, stopped.Task).ConfigureAwait(false);
     }
 
     /// <summary>

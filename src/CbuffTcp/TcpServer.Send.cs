@@ -167,7 +167,7 @@ public sealed partial class TcpServer<TMessage>
         {
             foreach (var connection in targets)
             {
-                if (connection.Id != exceptClientId && connection.IsReady)
+                if (IsTarget(connection))
                 {
                     Rejected++;
                 }
@@ -178,7 +178,7 @@ public sealed partial class TcpServer<TMessage>
         {
             foreach (var connection in targets)
             {
-                if (connection.Id == exceptClientId || !connection.IsReady)
+                if (!IsTarget(connection))
                 {
                     continue;
                 }
@@ -193,5 +193,8 @@ public sealed partial class TcpServer<TMessage>
                 }
             }
         }
+
+        /// <summary>A ready client that is not the one excluded: the broadcast is for it.</summary>
+        private readonly bool IsTarget(TcpConnection<TMessage> connection) => connection.Id != exceptClientId && connection.IsReady;
     }
 }

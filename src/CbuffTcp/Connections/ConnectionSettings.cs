@@ -110,11 +110,16 @@ internal sealed record ConnectionSettings(
     {
         get
         {
+            if (!HasTimeouts)
+            {
+                return ReceiveThrottle.RefillInterval; // a heartbeat with receive rates to refill only
+            }
+
             var shortest = IdleTimeout == Timeout.InfiniteTimeSpan ? FrameTimeout
                 : FrameTimeout == Timeout.InfiniteTimeSpan ? IdleTimeout
                 : TimeSpan.FromTicks(Math.Min(IdleTimeout.Ticks, FrameTimeout.Ticks));
             var interval = TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
-            return HasReceiveRates && (!HasTimeouts || interval > ReceiveThrottle.RefillInterval) ? ReceiveThrottle.RefillInterval : interval;
+            return HasReceiveRates && interval > ReceiveThrottle.RefillInterval ? ReceiveThrottle.RefillInterval : interval;
         }
     }
 }
