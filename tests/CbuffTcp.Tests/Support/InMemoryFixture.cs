@@ -36,12 +36,16 @@ public sealed class InMemoryFixture<THandler> : IAsyncDisposable
         return new InMemoryFixture<THandler>(host, handler, pool);
     }
 
-    /// <summary>Connects a peer and waits until the handler has seen it connect.</summary>
+    /// <summary>
+    /// Connects a peer and waits until the handler has seen it connect and <c>OnConnectedAsync</c> has returned: a
+    /// broadcast skips a client before that (docs/handlers.md), and the handler records "connected" inside it.
+    /// </summary>
     public async Task<InMemoryPeer<ReadOnlySequence<byte>>> ConnectAsync(int bufferSize = InMemoryServer.DefaultBufferSize)
     {
         var peer = Host.Connect(bufferSize: bufferSize);
         Assert.NotNull(peer.Connection);
         await Handler.WaitForAsync("connected", peer.ClientId);
+        await Eventually.TrueAsync(() => peer.Connection.IsReady || peer.Connection.IsClosing, $"client {peer.ClientId} ready for broadcasts", timeoutSeconds: 10);
         return peer;
     }
 
