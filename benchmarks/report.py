@@ -279,7 +279,7 @@ if "peak RSS at `conns` ≤ 0.90× plain-sockets reference" in missed:
     w("  while both held 2,990-3,080 bytes per idle connection: the connections are no larger. The 3 MiB is the JIT's")
     w("  scratch memory that glibc keeps in the compiling thread's arena after the larger receive loop's tier-1 compile")
     w("  (a perf probe on malloc, and the JIT's own summary; [limits.md](limits.md) has the figures). Moving the new paths out")
-    w("  of the loop brought it to 56.1-56.8 MiB; the rest is not recovered.")
+    w("  of the loop brought it to 55.5-55.6 MiB against 54.8-54.9 for cbd0bcf the same hour; the rest is not recovered.")
 if "`idle` ≤ 2 KiB server RSS per connection at 19,000" in missed:
     w(f"- **`idle`** ({fmt(median('cbuff', 'idle', idle_bytes))} bytes per connection in this run; DotNetty {fmt(median('dotnetty', 'idle', idle_bytes))}, Kestrel")
     w(f"  {fmt(median('kestrel', 'idle', idle_bytes))}): what an idle connection holds is listed under \"What `idle` is made of\" below; the `Socket`")
