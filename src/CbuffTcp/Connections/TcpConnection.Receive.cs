@@ -17,8 +17,9 @@ public sealed partial class TcpConnection<TMessage>
     /// </summary>
     /// <remarks>
     /// Rare paths (the receive rates, the memory budget, AsyncReceive, a PROXY header) live in small methods beside the
-    /// loop: the JIT's scratch memory for the loop's tier-1 compile grows with its state machine, and glibc keeps it
-    /// (2,765 bytes of IL with them inline cost 1.5 MiB more peak RSS in `conns` than 1,860 without; docs/limits.md).
+    /// loop, and the two it calls every pass are never inlined into it: the loop's tier-1 compile is the process's
+    /// largest, and the JIT keeps the pages of its largest compile for good (with them inline: 1 to 3 MiB more peak RSS
+    /// in `conns`; docs/limits.md). A call per read costs nothing next to the read.
     /// </remarks>
     private async Task ReceiveLoopAsync()
     {
@@ -200,20 +201,12 @@ public sealed partial class TcpConnection<TMessage>
 
     /// <summary>
     /// Decodes <paramref name="data"/> into batches of at most <see cref="ConnectionSettings.MaxBatchSize"/> and
-    /// delivers each, no more than the message rate allows (when the connection has one: past it, decoding waits
-    /// until the limiter refills). Returns the bytes of the whole frames delivered and, for bad input, the reason to
+    /// delivers each, <paramref name="maxMessages"/> at most (the message rate's allowance). Returns the bytes of the whole frames delivered and, for bad input, the reason to
     /// close with (reported at once; the caller closes once what was decoded before it is handled).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data)
+    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data, int maxMessages)
     {
-        if (Throttle is { } throttle && !throttle.HasMessages())
-        {
-            _settings.Telemetry.Metrics?.ReceiveThrottled("message_rate_per_connection");
-            await throttle.WaitForMessagesAsync().ConfigureAwait(false);
-        }
-
-        var maxMessages = Throttle?.DecodeAllowance ?? int.MaxValue;
         var buffer = data;
         try
         {
@@ -288,6 +281,25 @@ public sealed partial class TcpConnection<TMessage>
         }
 
         return (data.Length - buffer.Length, null);
+    }
+
+    private ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data) =>
+        Throttle is null ? DecodeAsync(data, int.MaxValue) : DecodeAtMessageRateAsync(data);
+
+    /// <summary>
+    /// <see cref="DecodeAsync(ReadOnlySequence{byte}, int)"/> under the connection's message rate: past it, waits until the limiter refills, then
+    /// decodes no more messages than it allows (the rest stay in the buffer, decoded before the next read).
+    /// </summary>
+    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAtMessageRateAsync(ReadOnlySequence<byte> data)
+    {
+        var throttle = Throttle!;
+        if (!throttle.HasMessages())
+        {
+            _settings.Telemetry.Metrics?.ReceiveThrottled("message_rate_per_connection");
+            await throttle.WaitForMessagesAsync().ConfigureAwait(false);
+        }
+
+        return await DecodeAsync(data, throttle.DecodeAllowance).ConfigureAwait(false);
     }
 
     /// <summary>The peer's FIN, with what it left of an incomplete frame (if anything).</summary>
@@ -377,6 +389,7 @@ public sealed partial class TcpConnection<TMessage>
     /// partial frame fills it), until memory frees, with the frame clock running, so a peer that cannot finish its
     /// frame is closed by it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // kept out of the loop's compile (see ReceiveLoopAsync)
     private bool TryGetReadMemory(ref ReceiveBuffer input, int readSize, out Memory<byte> memory, out ValueTask pause)
     {
         memory = default;
@@ -407,6 +420,7 @@ public sealed partial class TcpConnection<TMessage>
     /// Drops the decoded bytes from the buffer; with AsyncReceive, when the queued messages point into the array, the
     /// array leaves with them instead (decoded once, never copied) and the dispatch loop returns it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)] // kept out of the loop's compile (see ReceiveLoopAsync)
     private void TakeDecoded(ref ReceiveBuffer input, long consumed)
     {
         if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
