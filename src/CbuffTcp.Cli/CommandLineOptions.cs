@@ -92,5 +92,5 @@ internal static class CommandLineOptions
         where T : struct, Enum => string.Join('|', System.Enum.GetNames<T>()).ToLowerInvariant();
 
     private static string Names<T>()
-        where T : struct, Enum => string.Join(", ", System.Enum.GetNames<T>().Select(n => n.ToLowerInvariant()));
+        where T : struct, Enum => string.Join(", ", System.Enum.GetNames<T>()).ToLowerInvariant();
 }

@@ -56,7 +56,10 @@ internal sealed class ClientRegistry<TMessage>
             return snapshot.Connections;
         }
 
-        snapshot = new Snapshot(version, [.. _connections.Values]);
+        var values = _connections.Values; // a copy, taken under the dictionary's locks
+        var connections = new TcpConnection<TMessage>[values.Count];
+        values.CopyTo(connections, 0); // not a spread: that goes through System.Linq, loaded for nothing else
+        snapshot = new Snapshot(version, connections);
         Volatile.Write(ref _snapshot, snapshot);
         return snapshot.Connections;
     }

@@ -141,7 +141,7 @@ public sealed partial class TcpServer<TMessage>
                 socket.NoDelay = settings.NoDelay; // TCP only: a Unix socket has no Nagle to turn off
             }
 
-            transport = _options.Tls is null ? CreateTransport(socket, settings) : null;
+            transport = _options.UsesTls ? null : CreateTransport(socket, settings);
         }
         catch
         {

@@ -190,7 +190,11 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
             throw;
         }
 
-        PrepareCertificateContext();
+        if (_options.UsesTls)
+        {
+            PrepareCertificateContext();
+        }
+
         _perIp = new PerIpConnectionCounter(_options.MaxConnectionsPerIp);
         _connectionRate?.Dispose();
         _connectionRate = _options.ConnectionRatePerIp is { } rate ? new ConnectionRateLimiter(rate) : null;

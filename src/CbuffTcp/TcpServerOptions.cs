@@ -90,7 +90,13 @@ public sealed class TcpServerOptions : TcpConnectionOptions
     /// ciphers are the OS's defaults unless set here; set <see cref="SslServerAuthenticationOptions.ClientCertificateRequired"/>
     /// and a validation callback for client certificates. Defaults to null (plain TCP).
     /// </summary>
-    public SslServerAuthenticationOptions? Tls { get; set; }
+    public SslServerAuthenticationOptions? Tls { get => _tls as SslServerAuthenticationOptions; set => _tls = value; }
+
+    // Held as an object, so code that only asks whether TLS is on (UsesTls: the accept path, validation) does not load
+    // System.Net.Security and the cryptography assemblies (1.6 MiB of RSS) in a server that has no TLS.
+    private object? _tls;
+
+    internal bool UsesTls => _tls is not null;
 
     /// <summary>
     /// When set, connections may (or, with <see cref="ProxyProtocolOptions.Required"/>, must) start with a PROXY protocol
@@ -193,20 +199,31 @@ public sealed class TcpServerOptions : TcpConnectionOptions
         {
             throw new ArgumentException("AcceptMemoryLowWater needs AcceptMemoryHighWater.", nameof(AcceptMemoryLowWater));
         }
+
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(TlsHandshakeTimeout, TimeSpan.Zero, nameof(TlsHandshakeTimeout));
+        ProxyProtocol?.Validate();
+        if (UsesTls)
+        {
+            ValidateTls();
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(GracefulStopTimeout, TimeSpan.Zero, nameof(GracefulStopTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ClusterRequestTimeout, TimeSpan.Zero, nameof(ClusterRequestTimeout));
+    }
+
+    // Apart from Validate: compiling a method that reads the certificate properties loads System.Net.Security and the
+    // cryptography assemblies (1.6 MiB of RSS), which a server without TLS never needs.
+    private void ValidateTls()
+    {
         if (Tls is { ServerCertificate: null, ServerCertificateContext: null, ServerCertificateSelectionCallback: null })
         {
             throw new ArgumentException("Tls needs a server certificate (ServerCertificate, ServerCertificateContext or a selection callback).", nameof(Tls));
         }
 
-        ProxyProtocol?.Validate();
-        if (ProxyProtocol is not null && Tls is not null)
+        if (ProxyProtocol is not null)
         {
             throw new ArgumentException("ProxyProtocol together with Tls is not supported yet: the header would have to be read before the TLS handshake. Terminate TLS at the proxy, or leave one of them off.", nameof(ProxyProtocol));
         }
-
-        ArgumentOutOfRangeException.ThrowIfLessThan(GracefulStopTimeout, TimeSpan.Zero, nameof(GracefulStopTimeout));
-        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ClusterRequestTimeout, TimeSpan.Zero, nameof(ClusterRequestTimeout));
     }
 }

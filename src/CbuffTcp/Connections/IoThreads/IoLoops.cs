@@ -40,7 +40,12 @@ internal static class IoLoops
 
         try
         {
-            IoLoop[] loops = [.. Enumerable.Range(0, Environment.ProcessorCount).Select(static i => new IoLoop(i, IoSpinWindow.Configured))];
+            var loops = new IoLoop[Environment.ProcessorCount]; // a loop, not Enumerable: System.Linq stays unloaded
+            for (var i = 0; i < loops.Length; i++)
+            {
+                loops[i] = new IoLoop(i, IoSpinWindow.Configured);
+            }
+
             Watchdog = new IoThreadWatchdog(loops);
             return loops;
         }
