@@ -24,6 +24,12 @@ public sealed class RedisBackplane : IBackplane
     private const string RaiseCounterScript =
         "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 1";
 
+    // Milliseconds since this prefix's keys began on this Redis: the first call after Redis started empty marks the time
+    // (Redis's clock, one for every node).
+    private const string KeysAgeScript =
+        "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) " +
+        "redis.call('SET', KEYS[1], now, 'NX') return now - tonumber(redis.call('GET', KEYS[1]))";
+
     private readonly RedisBackplaneOptions _options;
     private readonly RedisKeys _keys;
     private readonly ConcurrentDictionary<string, bool> _wantedGroups = new(StringComparer.Ordinal);
@@ -231,6 +237,11 @@ public sealed class RedisBackplane : IBackplane
             var db = redis.GetDatabase();
             if (NodeId == 0)
             {
+                if (await KeysAreNewAsync(db).ConfigureAwait(false))
+                {
+                    return; // the nodes that lived through a restart put the id counter back first
+                }
+
                 await JoinAsync(db, redis.GetSubscriber()).ConfigureAwait(false);
                 if (NodeId == 0)
                 {
@@ -255,6 +266,19 @@ public sealed class RedisBackplane : IBackplane
         {
             _beat.Release();
         }
+    }
+
+    /// <summary>
+    /// Whether this prefix's keys on Redis began less than a presence expiry ago: a Redis restarted without persistence
+    /// (or a new one). Such a Redis has forgotten the id counter, and the nodes that lived through the restart put it
+    /// back past their ids as they reconnect, each within about a heartbeat: a node that took an id before they did
+    /// could take one of theirs, and two nodes with one id each see only themselves. So a node without an id waits
+    /// until the keys are that old (the first node of a new cluster too: nothing tells the two cases apart).
+    /// </summary>
+    private async Task<bool> KeysAreNewAsync(IDatabase db)
+    {
+        var age = (long)await db.ScriptEvaluateAsync(KeysAgeScript, [_keys.Epoch]).ConfigureAwait(false);
+        return TimeSpan.FromMilliseconds(age) < _options.PresenceExpiry;
     }
 
     private async Task JoinAsync(IDatabase db, ISubscriber subscriber)

@@ -11,6 +11,9 @@ internal sealed class RedisKeys(string prefix)
     /// <summary>INCR gives each node life its id.</summary>
     public RedisKey NodeCounter { get; } = $"{prefix}:node-id";
 
+    /// <summary>When these keys began on this Redis (its clock, in milliseconds): a Redis restarted empty has a new one.</summary>
+    public RedisKey Epoch { get; } = $"{prefix}:epoch";
+
     /// <summary>The set of node ids that have announced themselves (pruned of those whose presence key expired).</summary>
     public RedisKey Nodes { get; } = $"{prefix}:nodes";
 

@@ -44,8 +44,19 @@ public sealed class RedisCluster : IAsyncDisposable
 
     /// <summary>Waits (bounded) until every node is connected and sees <paramref name="count"/> live nodes.</summary>
     /// <summary>Until every node is connected and sees <paramref name="count"/> nodes; after a Redis restart, give the reconnects more time (a loaded CI machine took over 20 s once).</summary>
-    public Task WaitUntilAllSeeAsync(int count, double timeoutSeconds = 20) =>
-        Eventually.TrueAsync(() => Nodes.All(n => n.Server.Cluster!.IsConnected && n.Server.Cluster.Nodes.Count == count), $"every node sees {count} nodes", timeoutSeconds);
+    public async Task WaitUntilAllSeeAsync(int count, double timeoutSeconds = 20)
+    {
+        try
+        {
+            await Eventually.TrueAsync(() => Nodes.All(n => n.Server.Cluster!.IsConnected && n.Server.Cluster.Nodes.Count == count), $"every node sees {count} nodes", timeoutSeconds);
+        }
+        catch (TimeoutException ex)
+        {
+            // Which node is behind, and how: connected or not, its id, the ids it sees.
+            var states = Nodes.Select(n => n.Server.Cluster!).Select(c => $"node {c.NodeId}: connected {c.IsConnected}, sees [{string.Join(", ", c.Nodes.Select(node => node.NodeId))}]");
+            throw new TimeoutException($"{ex.Message}; {string.Join("; ", states)}", ex);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
