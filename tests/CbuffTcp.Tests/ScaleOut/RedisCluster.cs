@@ -18,13 +18,21 @@ public sealed class RedisCluster : IAsyncDisposable
     public static async Task<RedisCluster> StartAsync(int nodes)
     {
         var cluster = new RedisCluster(await RedisServer.StartAsync());
-        for (var i = 0; i < nodes; i++)
+        try
         {
-            await cluster.AddNodeAsync();
-        }
+            for (var i = 0; i < nodes; i++)
+            {
+                await cluster.AddNodeAsync();
+            }
 
-        await cluster.WaitUntilAllSeeAsync(nodes);
-        return cluster;
+            await cluster.WaitUntilAllSeeAsync(nodes);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync(); // the test never gets the cluster to dispose: stop redis-server here
+            throw;
+        }
     }
 
     public RedisBackplaneOptions BackplaneOptions() => new()

@@ -22,8 +22,16 @@ public sealed class RedisServer : IAsyncDisposable
     public static async Task<RedisServer> StartAsync()
     {
         var server = new RedisServer(LoopbackPorts.Free());
-        await server.RestartAsync();
-        return server;
+        try
+        {
+            await server.RestartAsync();
+            return server;
+        }
+        catch
+        {
+            await server.KillAsync(); // one that started but never answered: the caller gets nothing to dispose
+            throw;
+        }
     }
 
     /// <summary>Starts redis-server (again) on <see cref="Port"/> and returns once it answers.</summary>
