@@ -176,5 +176,23 @@ public sealed class IoSocketTests : IAsyncLifetime
         Assert.Contains(error.SocketErrorCode, new[] { SocketError.ConnectionReset, SocketError.Shutdown, SocketError.ConnectionAborted });
     }
 
+    [IoThreadsFact]
+    public async Task The_socket_stays_in_blocking_mode_and_still_no_read_or_send_waits()
+    {
+        // Non-blocking by each call's flags, not by the socket's mode: the runtime builds no async context for it.
+        Assert.True(_accepted.Blocking);
+        Assert.Equal(ConnectionTransport.NothingYet, TransportReads.Now(_socket, new byte[64]));
+
+        _accepted.SendBufferSize = 16 * 1024;
+        var sending = _socket.SendAsync(new byte[8 * 1024 * 1024]).AsTask(); // fills both buffers: the rest waits for an edge
+        Assert.False(await Completes(sending, Quiet), "8 MiB fitted in the socket buffers: the test proves nothing");
+        Assert.True(_accepted.Blocking);
+
+        _peer.LingerState = new LingerOption(true, 0);
+        _peer.Dispose(); // RST: the waiting send wakes and meets the error
+        var error = await Assert.ThrowsAsync<SocketException>(() => sending.WaitAsync(Timeout));
+        Assert.Contains(error.SocketErrorCode, new[] { SocketError.ConnectionReset, SocketError.Shutdown, SocketError.ConnectionAborted });
+    }
+
     private static async Task<bool> Completes(Task task, TimeSpan within) => await Task.WhenAny(task, Task.Delay(within)) == task;
 }

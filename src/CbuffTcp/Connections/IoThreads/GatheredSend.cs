@@ -11,15 +11,6 @@ internal static unsafe partial class GatheredSend
     /// <summary>The most arrays one call sends (each pinned one frame deeper); a pass with more takes several calls.</summary>
     public const int MaxSegments = 16;
 
-    /// <summary><c>EAGAIN</c>/<c>EWOULDBLOCK</c> on Linux: the socket's send buffer is full.</summary>
-    public const int WouldBlock = 11;
-
-    /// <summary><c>EINTR</c>: a signal came first; try again.</summary>
-    public const int Interrupted = 4;
-
-    private const int NoSignal = 0x4000; // MSG_NOSIGNAL: a reset peer is an error, not a SIGPIPE
-    private const int DontWait = 0x40;   // MSG_DONTWAIT
-
     /// <summary>
     /// Sends from <paramref name="segments"/> (the first from <paramref name="firstOffset"/>) without blocking: the
     /// bytes sent, or -1 with the errno in <paramref name="errno"/>.
@@ -44,7 +35,7 @@ internal static unsafe partial class GatheredSend
         if (index == segments.Length)
         {
             var header = new MessageHeader { Vectors = vectors, VectorCount = (nuint)segments.Length };
-            var sent = SendMessage(fd, &header, NoSignal | DontWait);
+            var sent = SendMessage(fd, &header, SocketCalls.NoSignal | SocketCalls.DontWait);
             errno = sent < 0 ? Marshal.GetLastPInvokeError() : 0;
             return sent;
         }

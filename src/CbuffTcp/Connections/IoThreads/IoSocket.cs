@@ -6,12 +6,14 @@ namespace CbuffTcp.Connections.IoThreads;
 
 /// <summary>
 /// A plain socket served by an <see cref="IoLoop"/>: non-blocking calls, and readiness from the loop's epoll instead
-/// of the runtime's socket engine (no thread-pool hop per read). Never uses the socket's async methods, so the runtime
-/// never registers it with its own engine.
+/// of the runtime's socket engine (no thread-pool hop per read). Reads and writes go straight to <c>recv</c>,
+/// <c>send</c> and <c>sendmsg</c>, never through the socket's own methods, so the runtime never registers it with its
+/// engine nor builds its async context.
 /// </summary>
 internal sealed class IoSocket : ConnectionTransport
 {
     private readonly Socket _socket;
+    private readonly SafeSocketHandle _handle;
     private readonly IoLoop _loop;
     private readonly ReadinessSignal _readable = new();
     private readonly ReadinessSignal _writable = new();
@@ -35,8 +37,8 @@ internal sealed class IoSocket : ConnectionTransport
     private IoSocket(Socket socket, IoLoop loop, bool connected)
         : base(connected ? socket.RemoteEndPoint : null, connected ? socket.LocalEndPoint : null)
     {
-        socket.Blocking = false;
-        _socket = socket;
+        _socket = socket; // an accepted one stays in blocking mode: each call here is non-blocking by its flags (SocketCalls)
+        _handle = socket.SafeHandle;
         _loop = loop;
         _loop.Register(this, (int)socket.SafeHandle.DangerousGetHandle());
     }
@@ -161,7 +163,7 @@ internal sealed class IoSocket : ConnectionTransport
     public override ValueTask<int> ReceiveAsync(Memory<byte> buffer)
     {
         var snapshot = _readable.Snapshot();
-        var received = _socket.Receive(buffer.Span, SocketFlags.None, out var error);
+        var received = SocketCalls.Receive(_handle, buffer.Span, out var error);
         switch (error)
         {
             case SocketError.Success:
@@ -188,7 +190,7 @@ internal sealed class IoSocket : ConnectionTransport
         while (!buffer.IsEmpty)
         {
             var snapshot = _writable.Snapshot();
-            var sent = _socket.Send(buffer.Span, SocketFlags.None, out var error);
+            var sent = SocketCalls.Send(_handle, buffer.Span, out var error);
             if (error == SocketError.Success)
             {
                 buffer = buffer[sent..];
@@ -218,7 +220,7 @@ internal sealed class IoSocket : ConnectionTransport
         while (first < count)
         {
             var snapshot = _writable.Snapshot();
-            var sent = GatheredSend.Send(_socket.SafeHandle, segments.AsSpan(first, count - first), offset, out var errno);
+            var sent = GatheredSend.Send(_handle, segments.AsSpan(first, count - first), offset, out var errno);
             if (sent >= 0)
             {
                 for (offset += (int)sent; first < count && offset >= segments[first].Length; first++)
@@ -229,17 +231,14 @@ internal sealed class IoSocket : ConnectionTransport
                 continue;
             }
 
-            if (errno == GatheredSend.Interrupted)
+            if (errno == SocketCalls.Interrupted)
             {
                 continue;
             }
 
-            if (errno != GatheredSend.WouldBlock)
+            if (errno != SocketCalls.WouldBlock)
             {
-                // Let the runtime's send meet the same error and report it in its own terms (reset, broken pipe...).
-                await SendAsync(segments[first].Memory[offset..]).ConfigureAwait(false);
-                (first, offset) = (first + 1, 0);
-                continue;
+                throw new SocketException((int)SocketCalls.ErrorOf(errno));
             }
 
             // The socket's send buffer is full: wait for the peer to take some (an EPOLLOUT edge).
