@@ -116,6 +116,9 @@ public class LimitTests
         // A complete frame then a frame that declares 100 bytes and sends them one at a time.
         await trickler.SendAsync(WireClient.LengthFrame("whole"u8).Concat(new byte[] { 0, 0, 0, 100, 1 }).ToArray());
         await handler.WaitForAsync("received", id);
+        // The frame clock starts once the handler is done with "whole" and the loop waits again: moving the clock
+        // before that (a busy machine) would start it a second late and the close would never come.
+        await WaitForReceivedBytesAsync(fixture, id, 9 + 5);
         for (var i = 0; i < 4; i++)
         {
             time.Advance(TimeSpan.FromSeconds(1));
