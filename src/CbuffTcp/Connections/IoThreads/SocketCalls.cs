@@ -25,48 +25,37 @@ internal static unsafe partial class SocketCalls
     /// <summary>Reads what is there into <paramref name="buffer"/>: the bytes read (0 at the end of the stream), or -1 with <paramref name="error"/>.</summary>
     public static int Receive(SafeHandle socket, Span<byte> buffer, out SocketError error)
     {
-        var added = false;
-        socket.DangerousAddRef(ref added); // the descriptor stays this socket's for the call, even if it is closed meanwhile
-        try
+        fixed (byte* bytes = buffer)
         {
-            fixed (byte* bytes = buffer)
-            {
-                nint received;
-                do
-                {
-                    received = Recv((int)socket.DangerousGetHandle(), bytes, (nuint)buffer.Length, DontWait);
-                }
-                while (received < 0 && Marshal.GetLastPInvokeError() == Interrupted);
-
-                error = received < 0 ? ErrorOf(Marshal.GetLastPInvokeError()) : SocketError.Success;
-                return (int)received;
-            }
-        }
-        finally
-        {
-            socket.DangerousRelease();
+            return Call(&Recv, socket, bytes, buffer.Length, DontWait, out error);
         }
     }
 
     /// <summary>Sends what the socket's buffer takes of <paramref name="buffer"/>: the bytes sent, or -1 with <paramref name="error"/>.</summary>
     public static int Send(SafeHandle socket, ReadOnlySpan<byte> buffer, out SocketError error)
     {
+        fixed (byte* bytes = buffer)
+        {
+            return Call(&SendTo, socket, bytes, buffer.Length, DontWait | NoSignal, out error);
+        }
+    }
+
+    /// <summary>One <c>recv</c> or <c>send</c>, again after a signal; the descriptor stays this socket's for the call, even if it is closed meanwhile.</summary>
+    private static int Call(delegate*<int, byte*, nuint, int, nint> call, SafeHandle socket, byte* bytes, int length, int flags, out SocketError error)
+    {
         var added = false;
         socket.DangerousAddRef(ref added);
         try
         {
-            fixed (byte* bytes = buffer)
+            nint result;
+            do
             {
-                nint sent;
-                do
-                {
-                    sent = SendTo((int)socket.DangerousGetHandle(), bytes, (nuint)buffer.Length, DontWait | NoSignal);
-                }
-                while (sent < 0 && Marshal.GetLastPInvokeError() == Interrupted);
-
-                error = sent < 0 ? ErrorOf(Marshal.GetLastPInvokeError()) : SocketError.Success;
-                return (int)sent;
+                result = call((int)socket.DangerousGetHandle(), bytes, (nuint)length, flags);
             }
+            while (result < 0 && Marshal.GetLastPInvokeError() == Interrupted);
+
+            error = result < 0 ? ErrorOf(Marshal.GetLastPInvokeError()) : SocketError.Success;
+            return (int)result;
         }
         finally
         {
