@@ -16,10 +16,10 @@ namespace CbuffTcp.Connections;
 /// </remarks>
 internal sealed class SendQueue
 {
-    private const int FirstChunkSize = 4096;
+    private const int FirstChunkSize = SendChunkPool.MinLength;
 
     // Later chunks of a burst double up to this, so a long backlog of small messages is a few dozen arrays, not thousands.
-    private const int MaxChunkSize = 64 * 1024;
+    private const int MaxChunkSize = SendChunkPool.MaxLength;
 
     private readonly Lock _lock = new();
     private readonly AsyncSignal _signal = new();
@@ -29,7 +29,7 @@ internal sealed class SendQueue
     private readonly MemoryBudget? _budget;
 
     // A pack buffer's array comes from the shared pool, and the queue returns its arrays to its own pool: it can take
-    // one over only when the two are the same.
+    // one over only when that one takes the shared pool's arrays (SendChunkPool does).
     private readonly bool _adoptsPackBuffers;
 
     // Queued arrays in order; the last one takes copies while it has room. The write loop's arrays in flight are in
@@ -58,9 +58,11 @@ internal sealed class SendQueue
 
     public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool, MemoryBudget? budget = null)
     {
-        _pool = pool;
+        // The default pool's send arrays come from SendChunkPool, which keeps what a broadcast's burst needs; a pool of
+        // the user's own (tests count rentals through one) is used as it is.
+        _pool = ReferenceEquals(pool, ArrayPool<byte>.Shared) ? SendChunkPool.Default : pool;
         _budget = budget;
-        _adoptsPackBuffers = ReferenceEquals(pool, ArrayPool<byte>.Shared);
+        _adoptsPackBuffers = ReferenceEquals(_pool, SendChunkPool.Default);
         _maxBytes = maxBytes;
         _maxMessages = maxMessages;
         if (recordMessageLengths)
