@@ -169,9 +169,12 @@ for pass in $(seq 1 "$passes"); do
     done
   done
   tls=""
-  start_server cbuff broadcast
-  run_cell cbuff "$pass" fanout --mode broadcast --connections 1000 --senders 1 --size 32 --depth 64
-  stop_server
+  for cell in fanout fanout-q; do # the broadcast cell, in both generator regimes
+    start_server cbuff broadcast
+    # shellcheck disable=SC2046
+    run_cell cbuff "$pass" "$cell" --mode broadcast --connections 1000 --senders 1 --size 32 --depth 64 $([ "$cell" = fanout-q ] && echo --io inline)
+    stop_server
+  done
   for i in "${!servers[@]}"; do run_idle "${servers[$(( (i + pass - 1) % ${#servers[@]} ))]}" "$pass"; done
 done
 
