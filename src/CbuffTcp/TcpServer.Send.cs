@@ -174,23 +174,44 @@ public sealed partial class TcpServer<TMessage>
             }
         }
 
+        /// <summary>
+        /// Queues the packed bytes for every target: by reference to one copy for the clients whose sends gather arrays
+        /// (when the bytes are large enough to be worth it, see <see cref="SharedSendBytes"/>), a copy in each queue otherwise.
+        /// </summary>
         public void EnqueueAll(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths)
         {
-            foreach (var connection in targets)
+            var share = packed.Length >= SharedSendBytes.MinLength && targets.Length > 1;
+            SharedSendBytes? shared = null;
+            try
             {
-                if (!IsTarget(connection))
+                foreach (var connection in targets)
                 {
-                    continue;
-                }
+                    if (!IsTarget(connection))
+                    {
+                        continue;
+                    }
 
-                if (connection.EnqueuePacked(packed, lengths) == SendResult.Queued)
-                {
-                    Queued++;
+                    var byReference = share && connection.SendsGathered;
+                    if (byReference)
+                    {
+                        shared ??= connection.ShareForBroadcast(packed);
+                        byReference = share = shared is not null; // the memory budget had no room for it: each queue copies as it can
+                    }
+
+                    var result = byReference ? connection.EnqueueShared(shared!, lengths) : connection.EnqueuePacked(packed, lengths);
+                    if (result == SendResult.Queued)
+                    {
+                        Queued++;
+                    }
+                    else
+                    {
+                        Rejected++;
+                    }
                 }
-                else
-                {
-                    Rejected++;
-                }
+            }
+            finally
+            {
+                shared?.Release(); // the broadcast's own reference: the queues hold theirs
             }
         }
 

@@ -35,6 +35,13 @@ internal abstract class ConnectionTransport(EndPoint? remoteEndPoint, EndPoint? 
     /// </summary>
     public virtual bool ReceivesWithoutWaiting => false;
 
+    /// <summary>
+    /// True when <see cref="SendAsync(SendSegment[], int)"/> writes several arrays in one call: a queue of many arrays
+    /// costs no more calls than one of a few, so a broadcast can be queued by reference rather than copied into each
+    /// queue's last array (see <see cref="SharedSendBytes"/>).
+    /// </summary>
+    public virtual bool GathersSends => false;
+
     /// <summary>Writes all of <paramref name="buffer"/>.</summary>
     public abstract ValueTask SendAsync(ReadOnlyMemory<byte> buffer);
 

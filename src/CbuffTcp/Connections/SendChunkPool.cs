@@ -53,6 +53,9 @@ internal sealed class SendChunkPool : ArrayPool<byte>
         }
     }
 
+    /// <summary>Where send queues with <paramref name="configured"/> as their buffer pool get their arrays: here for the runtime's shared pool, else that pool (tests count rentals through one).</summary>
+    public static ArrayPool<byte> For(ArrayPool<byte> configured) => ReferenceEquals(configured, ArrayPool<byte>.Shared) ? Default : configured;
+
     /// <summary>Arrays waiting here now, of every length (the ones kept with threads not counted).</summary>
     internal int Retained => _buckets.Sum(b => Volatile.Read(ref b.Count));
 

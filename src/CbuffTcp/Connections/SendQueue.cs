@@ -58,9 +58,7 @@ internal sealed class SendQueue
 
     public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool, MemoryBudget? budget = null)
     {
-        // The default pool's send arrays come from SendChunkPool, which keeps what a broadcast's burst needs; a pool of
-        // the user's own (tests count rentals through one) is used as it is.
-        _pool = ReferenceEquals(pool, ArrayPool<byte>.Shared) ? SendChunkPool.Default : pool;
+        _pool = SendChunkPool.For(pool); // keeps what a broadcast's burst needs
         _budget = budget;
         _adoptsPackBuffers = ReferenceEquals(_pool, SendChunkPool.Default);
         _maxBytes = maxBytes;
@@ -116,23 +114,41 @@ internal sealed class SendQueue
     /// <summary>Messages at least this large join the queue without a copy; smaller ones are cheaper to copy than to re-rent for.</summary>
     public const int AdoptMinLength = 16 * 1024;
 
+    /// <summary>
+    /// Queues a broadcast's bytes that other queues hold too, by reference (no copy): <paramref name="shared"/> gains a
+    /// reference while this queue holds them. The caller must hold a reference of its own for the call.
+    /// </summary>
+    public SendResult TryEnqueue(SharedSendBytes shared, ReadOnlySpan<int> lengths)
+    {
+        bool wake;
+        lock (_lock)
+        {
+            if (Refuses(shared.Length, lengths.Length) is { } refused)
+            {
+                return refused;
+            }
+
+            shared.AddReference();
+            AddSegment(new SendSegment(shared.Array, shared.Length, shared: shared));
+            wake = Added(shared.Length, lengths);
+        }
+
+        if (wake)
+        {
+            WakeWriter();
+        }
+
+        return SendResult.Queued;
+    }
+
     private SendResult TryEnqueue(ReadOnlySpan<byte> packet, ReadOnlySpan<int> lengths, PackBuffer? adoptable)
     {
         bool wake;
         lock (_lock)
         {
-            if (_completed)
+            if (Refuses(packet.Length, lengths.Length) is { } refused)
             {
-                return SendResult.Closed;
-            }
-
-            // An empty queue takes anything (one message past the byte cap must still be sendable); otherwise both caps hold.
-            var queuedBytes = _pendingBytes + _inFlightBytes;
-            var queuedMessages = _pendingMessages + _inFlightMessages;
-            if ((queuedMessages > 0 && (long)queuedMessages + lengths.Length > _maxMessages) ||
-                (queuedBytes > 0 && (long)queuedBytes + packet.Length > _maxBytes))
-            {
-                return SendResult.QueueFull;
+                return refused;
             }
 
             if (adoptable is not null && packet.Length >= AdoptMinLength && _adoptsPackBuffers)
@@ -144,18 +160,14 @@ internal sealed class SendQueue
                     return SendResult.QueueFull; // the pack buffer keeps its array
                 }
 
-                AddSegment(adoptable.Detach(), packet.Length, reserved);
+                AddSegment(new SendSegment(adoptable.Detach(), packet.Length, reserved));
             }
             else if (!CopyToTail(packet))
             {
                 return SendResult.QueueFull; // the server's memory budget refused the array it needed
             }
 
-            _pendingBytes += packet.Length;
-            _pendingMessages += lengths.Length;
-            _pendingLengths?.AddRange(lengths);
-            wake = _writerWaiting;
-            _writerWaiting = false;
+            wake = Added(packet.Length, lengths);
         }
 
         if (wake)
@@ -164,6 +176,37 @@ internal sealed class SendQueue
         }
 
         return SendResult.Queued;
+    }
+
+    /// <summary>Under the lock: why this queue cannot take that many bytes and messages now, or null when it can.</summary>
+    private SendResult? Refuses(int bytes, int messages)
+    {
+        if (_completed)
+        {
+            return SendResult.Closed;
+        }
+
+        // An empty queue takes anything (one message past the byte cap must still be sendable); otherwise both caps hold.
+        var queuedBytes = _pendingBytes + _inFlightBytes;
+        var queuedMessages = _pendingMessages + _inFlightMessages;
+        if ((queuedMessages > 0 && (long)queuedMessages + messages > _maxMessages) ||
+            (queuedBytes > 0 && (long)queuedBytes + bytes > _maxBytes))
+        {
+            return SendResult.QueueFull;
+        }
+
+        return null;
+    }
+
+    /// <summary>Under the lock: counts what was just queued; true when the write loop was waiting and must be woken.</summary>
+    private bool Added(int bytes, ReadOnlySpan<int> lengths)
+    {
+        _pendingBytes += bytes;
+        _pendingMessages += lengths.Length;
+        _pendingLengths?.AddRange(lengths);
+        var wake = _writerWaiting;
+        _writerWaiting = false;
+        return wake;
     }
 
     /// <summary>
@@ -185,7 +228,7 @@ internal sealed class SendQueue
 
                 for (var i = 0; i < outbox._segmentCount; i++)
                 {
-                    AddSegment(outbox._segments[i].Array, outbox._segments[i].Length); // a client's: no server budget
+                    AddSegment(outbox._segments[i]); // a client's: no server budget
                 }
 
                 _pendingBytes += outbox._pendingBytes;
@@ -371,7 +414,7 @@ internal sealed class SendQueue
         if (_segmentCount > 0)
         {
             ref var tail = ref _segments[_segmentCount - 1];
-            if (tail.Array.Length - tail.Length >= packet.Length)
+            if (tail.Shared is null && tail.Array.Length - tail.Length >= packet.Length)
             {
                 packet.CopyTo(tail.Array.AsSpan(tail.Length));
                 tail.Length += packet.Length;
@@ -395,7 +438,7 @@ internal sealed class SendQueue
         }
 
         packet.CopyTo(chunk);
-        AddSegment(chunk, packet.Length, reserved);
+        AddSegment(new SendSegment(chunk, packet.Length, reserved));
         return true;
     }
 
@@ -416,21 +459,25 @@ internal sealed class SendQueue
         return _budget.TryReserve(length);
     }
 
-    private void AddSegment(byte[] array, int length, int reserved = 0)
+    private void AddSegment(in SendSegment segment)
     {
         if (_segmentCount == _segments.Length)
         {
             Array.Resize(ref _segments, Math.Max(4, _segments.Length * 2)); // grows once to what bursts need, then reused
         }
 
-        _segments[_segmentCount++] = new SendSegment(array, length, reserved);
+        _segments[_segmentCount++] = segment;
     }
 
     private void ReturnSegments(SendSegment[] segments, int count)
     {
         for (var i = 0; i < count; i++)
         {
-            if (segments[i].Array is { Length: > 0 } array)
+            if (segments[i].Shared is { } shared)
+            {
+                shared.Release();
+            }
+            else if (segments[i].Array is { Length: > 0 } array)
             {
                 _pool.Return(array);
             }

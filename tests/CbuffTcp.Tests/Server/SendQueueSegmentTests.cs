@@ -145,7 +145,12 @@ public class SendQueueSegmentTests
                 try
                 {
                     Pack(packed, message);
-                    var result = random.Next(2) == 0 ? queue.TryEnqueue(packed) : EnqueueCopy(queue, message);
+                    var result = random.Next(3) switch
+                    {
+                        0 => queue.TryEnqueue(packed),
+                        1 => EnqueueCopy(queue, message),
+                        _ => EnqueueShared(queue, message, sharedPool ? SendChunkPool.Default : counting), // a broadcast to clients whose sends gather arrays
+                    };
                     if (result == SendResult.Queued)
                     {
                         expected.AddRange(message);
@@ -171,6 +176,66 @@ public class SendQueueSegmentTests
         counting.AssertAllReturned();
     }
 
+    [Fact]
+    public void A_shared_broadcast_is_queued_by_reference_between_copies_and_freed_by_the_last_queue_to_write_it()
+    {
+        var budget = new MemoryBudget(1 << 20);
+        var queues = Enumerable.Range(0, 3).Select(_ => new SendQueue(1 << 20, 1000, recordMessageLengths: true, ArrayPool<byte>.Shared)).ToArray();
+        var bytes = Pattern(2000, 5);
+        Assert.Equal(SendResult.Queued, EnqueueCopy(queues[0], Pattern(10, 1))); // a copy before it, in the first queue only
+        var shared = SharedSendBytes.Create(bytes, SendChunkPool.Default, budget)!;
+        var reserved = budget.Used;
+        foreach (var queue in queues)
+        {
+            Assert.Equal(SendResult.Queued, queue.TryEnqueue(shared, [1000, 1000]));
+            Assert.Equal(SendResult.Queued, EnqueueCopy(queue, Pattern(10, 2))); // a copy after it: into an array of its own
+        }
+
+        shared.Release(); // the broadcast's own reference
+        Assert.Equal(bytes, shared.Array.AsSpan(0, shared.Length).ToArray()); // no copy was written into the shared array
+
+        var takes = queues.Select(q => Assert.IsType<OutgoingBytes>(q.TryTake(out var o) == TakeOutcome.Taken ? o : null)).ToArray();
+        Assert.All(takes, take => Assert.Contains(Enumerable.Range(0, take.Count), i => ReferenceEquals(take.Segments[i].Array, shared.Array)));
+        Assert.Equal(Pattern(10, 1).Concat(bytes).Concat(Pattern(10, 2)), Concatenated(takes[0]));
+        Assert.Equal([10, 1000, 1000, 10], takes[0].MessageLengths!);
+        Assert.Equal(bytes.Concat(Pattern(10, 2)), Concatenated(takes[2]));
+
+        Assert.True(reserved >= bytes.Length); // its array is reserved once, not once per queue
+        queues[0].Release(takes[0]);
+        queues[1].Release(takes[1]);
+        Assert.Equal(reserved, budget.Used); // the third queue still writes from it
+        queues[2].Release(takes[2]);
+        Assert.Equal(0, budget.Used);
+    }
+
+    [Fact]
+    public void A_queue_that_refuses_or_discards_shared_bytes_holds_no_reference_to_them()
+    {
+        var budget = new MemoryBudget(1 << 20);
+        var full = new SendQueue(1000, 1000, recordMessageLengths: false, ArrayPool<byte>.Shared);
+        var discarding = new SendQueue(1 << 20, 1000, recordMessageLengths: false, ArrayPool<byte>.Shared);
+        Assert.Equal(SendResult.Queued, EnqueueCopy(full, Pattern(500, 1)));
+        var shared = SharedSendBytes.Create(Pattern(2000, 3), SendChunkPool.Default, budget)!;
+
+        Assert.Equal(SendResult.QueueFull, full.TryEnqueue(shared, [2000])); // 2,500 bytes > 1,000
+        Assert.Equal(SendResult.Queued, discarding.TryEnqueue(shared, [2000]));
+        Assert.Equal(1, discarding.CompleteAndDiscard());
+        Assert.NotEqual(0, budget.Used); // the broadcast still holds it
+        shared.Release();
+
+        Assert.Equal(0, budget.Used);
+    }
+
+    [Fact]
+    public void Shared_bytes_the_memory_budget_has_no_room_for_are_not_made()
+    {
+        var budget = new MemoryBudget(4096);
+        Assert.True(budget.TryReserve(1));
+
+        Assert.Null(SharedSendBytes.Create(Pattern(2000, 1), SendChunkPool.Default, budget)); // a 4 KiB array does not fit beside that byte
+        Assert.Equal(1, budget.Used);
+    }
+
     /// <summary>What the write loop does with <paramref name="queued"/> messages waiting (it only takes when woken for some).</summary>
     private static void TakeAll(SendQueue queue, int queued, List<byte> sent, List<int> sentLengths)
     {
@@ -191,6 +256,20 @@ public class SendQueueSegmentTests
 
     /// <summary>Queues a copy of one message, as a broadcast to one client does.</summary>
     private static SendResult EnqueueCopy(SendQueue queue, byte[] message) => queue.TryEnqueue(message, [message.Length]);
+
+    /// <summary>Queues one message by reference, as a broadcast of it does to every client whose sends gather arrays.</summary>
+    private static SendResult EnqueueShared(SendQueue queue, byte[] message, ArrayPool<byte> pool)
+    {
+        var shared = SharedSendBytes.Create(message, pool, budget: null)!;
+        try
+        {
+            return queue.TryEnqueue(shared, [message.Length]);
+        }
+        finally
+        {
+            shared.Release();
+        }
+    }
 
     private static byte[] Concatenated(in OutgoingBytes outgoing)
     {

@@ -208,6 +208,8 @@ internal sealed class IoSocket : ConnectionTransport
         }
     }
 
+    public override bool GathersSends => true;
+
     /// <summary>A write pass of several arrays: one <c>sendmsg</c> for them all (up to <see cref="GatheredSend.MaxSegments"/>).</summary>
     public override ValueTask SendAsync(SendSegment[] segments, int count) =>
         count == 1 ? SendAsync(segments[0].Memory) : SendGatheredAsync(segments, count);
