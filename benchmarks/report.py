@@ -306,17 +306,10 @@ if "`idle` ≤ 2 KiB server RSS per connection at 19,000" in missed:
 fanout_missed = [(cell, figure) for cell, figure in (("fanout", fan), ("fanout-q", fan_q)) if f"`{cell}` ≥ 10 million deliveries/s" in missed]
 if fanout_missed:
     w(f"- **{' and '.join(f'`{cell}`' for cell, _ in fanout_missed)}** ({' and '.join(f'{figure / 1e6:.2f}' if figure else 'n/a' for _, figure in fanout_missed)} million")
-    w("  deliveries/s; the target is 10 million): the loopback send path, once per client per write pass. Each received batch")
-    w("  is copied once into each of the 1,000 queues and wakes its write loop, which sends all its queue holds in one call:")
-    w("  about 114 messages per `send` (70,000 calls a second at 8.0 million deliveries/s, counted with `perf stat`). Its")
-    w("  profile ([profiles.md](profiles.md), 2026-12-07) puts 68 % of the server's samples in the kernel, a third of that")
-    w("  the receiving socket's processing and the reader's wake-up, which loopback runs inside the sender's `send`. With")
-    w("  the thread-pool generator the generator takes more of the two cores than the server (1.1-1.2 against 0.9-1.0), and")
-    w("  with the quiet one both take about one. Until 2026-12-07 a sixth of the server's samples went to zeroing and")
-    w("  page-faulting fresh arrays: the runtime's pool keeps 32 arrays of a size per core, a broadcast to 1,000 idle queues")
-    w("  rents 1,000 at once, and the rest were garbage every time. The send queues now keep theirs (`SendChunkPool`), which")
-    w("  about doubled the cell in both regimes (alternated against the commit before: 7.1-7.9 million against 3.7-4.5 with")
-    w("  the thread-pool generator, 9.5-9.8 against 4.5-4.6 with the quiet one).")
+    w("  deliveries/s; the target is 10 million): the loopback send path, once per client per write pass. Each received")
+    w("  batch of 1 KiB or more is copied once and queued by reference in each of the 1,000 queues, whose write loops each")
+    w("  send all their queue holds in one call, so what is left per delivery is each client's share of a `send`: the")
+    w("  receiving socket's processing and the reader's wake-up run inside it on loopback (profiles.md).")
 committed_runs = past_runs(rows)  # git show of every committed run: read once
 explained = {f"`{c}` connections/s ≥ 1.20× Kestrel" for c in ("handshakes", "handshakes-q")}
 for name in missed:
@@ -388,12 +381,14 @@ fanout_runs = [past for commit, _, past in committed_runs if commit != "22cff7f"
 fanout_before = [x for past in fanout_runs for x in fanout_passes(past)]
 if fan and fanout_before:
     w(f"- **`fanout`** ({fan / 1e6:.2f} million here; per pass {', '.join(f'{x / 1e6:.2f}' for x in fanout_passes(rows))}): `cbuff serve --mode broadcast`")
-    w("  relays each received batch with one `SendToAllClients(messages.AsSpan())` (2026-11-30): each of the 1,000 queues")
-    w("  takes the batch with one lock, one copy and one wake-up. Broadcasting message by message, the runs committed before")
-    w(f"  it measured {min(fanout_before) / 1e6:.1f}-{max(fanout_before) / 1e6:.1f} million deliveries/s ({len(fanout_before)} passes, median {statistics.median(fanout_before) / 1e6:.2f}, at least")
-    w(f"  5 million in {sum(x >= 5e6 for x in fanout_before)}), with a quarter of the server's samples in the queues' lock (`Lock::Exit` 21 %):")
-    w("  every message was copied into each queue under that queue's lock, whose memory the receivers' write loops, on the")
-    w("  other core, had touched last.")
+    w("  relays each received batch with one `SendToAllClients(messages.AsSpan())`. Since 2026-12-07 a batch of 1 KiB or")
+    w("  more is copied once, into an array that each of the 1,000 queues holds by reference until its write loop has sent")
+    w("  it (`SharedSendBytes`), and the queues keep their arrays between broadcasts (`SendChunkPool`). Before, each queue")
+    w("  took a copy into an array rented for it: the runtime's pool keeps 32 per core, so most were fresh memory every")
+    w("  time (zeroing and page faults were a sixth of the server's samples), and the kernel read every copy back from")
+    w("  cold memory. Alternated against the commit before both (635ec76): 11.1-12.5 million deliveries/s against 4.3-4.5.")
+    w(f"  The runs committed before measured {min(fanout_before) / 1e6:.1f}-{max(fanout_before) / 1e6:.1f} million ({len(fanout_before)} passes, median")
+    w(f"  {statistics.median(fanout_before) / 1e6:.2f}; message by message until 2026-11-30, then a copy per queue).")
 w("")
 w("The generator (`cbuff bench`) runs on the thread pool in every cell without `-q` but `bulk`: its spinning workers keep both cores")
 w("awake for every server alike. With `--io inline` it runs its socket continuations on the runtime's socket engine thread")
