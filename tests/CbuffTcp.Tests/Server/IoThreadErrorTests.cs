@@ -8,6 +8,11 @@ using CbuffTcp.Tests.Support;
 namespace CbuffTcp.Tests.Server;
 
 /// <summary>An exception that escapes a wake-up on an I/O thread (a CbuffTcp bug) is reported by the servers that run, not only counted.</summary>
+/// <remarks>
+/// Alone: every server running in the process reports such an exception, so one thrown here while another test's
+/// server runs reaches that test's handler too (it once failed a test that counted its handler's errors).
+/// </remarks>
+[Collection(RunsAlone.Name)]
 public sealed class IoThreadErrorTests
 {
     [IoThreadsFact]

@@ -194,7 +194,7 @@ public class SendQueueSegmentTests
         shared.Release(); // the broadcast's own reference
         Assert.Equal(bytes, shared.Array.AsSpan(0, shared.Length).ToArray()); // no copy was written into the shared array
 
-        var takes = queues.Select(q => Assert.IsType<OutgoingBytes>(q.TryTake(out var o) == TakeOutcome.Taken ? o : null)).ToArray();
+        var takes = queues.Select(Take).ToArray();
         Assert.All(takes, take => Assert.Contains(Enumerable.Range(0, take.Count), i => ReferenceEquals(take.Segments[i].Array, shared.Array)));
         Assert.Equal(Pattern(10, 1).Concat(bytes).Concat(Pattern(10, 2)), Concatenated(takes[0]));
         Assert.Equal([10, 1000, 1000, 10], takes[0].MessageLengths!);
@@ -252,6 +252,12 @@ public class SendQueueSegmentTests
         sent.AddRange(bytes);
         sentLengths.AddRange(outgoing.MessageLengths);
         queue.Release(outgoing);
+    }
+
+    private static OutgoingBytes Take(SendQueue queue)
+    {
+        Assert.Equal(TakeOutcome.Taken, queue.TryTake(out var outgoing));
+        return outgoing;
     }
 
     /// <summary>Queues a copy of one message, as a broadcast to one client does.</summary>
