@@ -28,8 +28,8 @@ internal sealed class SendQueue
     private readonly ArrayPool<byte> _pool;
     private readonly MemoryBudget? _budget;
 
-    // A pack buffer's array comes from the shared pool, and the queue returns its arrays to its own pool: it can take
-    // one over only when that one takes the shared pool's arrays (SendChunkPool does).
+    // A pack buffer's array comes from SendChunkPool.Default, and the queue returns its arrays to its own pool: it can
+    // take one over only when that is the same pool (else the arrays would drain from one pool into the other).
     private readonly bool _adoptsPackBuffers;
 
     // Queued arrays in order; the last one takes copies while it has room. The write loop's arrays in flight are in
