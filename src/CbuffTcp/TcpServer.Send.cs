@@ -44,8 +44,8 @@ public sealed partial class TcpServer<TMessage>
     /// <summary>
     /// Packs <paramref name="messages"/> once and queues them, in order, for every connected client: each client's
     /// queue takes all of them or none (the result counts clients), with one lock, one copy and one wake-up per client
-    /// rather than one per message; from 1 KiB on, clients on the I/O threads share one copy by reference. Relaying a received batch this way (<c>SendToAllClients(messages.AsSpan())</c>) is
-    /// the cheapest broadcast there is. A message whose <c>Pack</c> throws is reported through <c>OnError</c> and left out.
+    /// rather than one per message; from 1 KiB on, clients on the I/O threads share one copy by reference. Relaying a
+    /// received batch this way (<c>SendToAllClients(messages.AsSpan())</c>) is the cheapest broadcast there is. A message whose <c>Pack</c> throws is reported through <c>OnError</c> and left out.
     /// </summary>
     public BroadcastResult SendToAllClients(ReadOnlySpan<TMessage> messages) => Broadcast(messages, exceptClientId: 0);
 

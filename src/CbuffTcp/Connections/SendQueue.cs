@@ -114,6 +114,9 @@ internal sealed class SendQueue
     /// <summary>Messages at least this large join the queue without a copy; smaller ones are cheaper to copy than to re-rent for.</summary>
     public const int AdoptMinLength = 16 * 1024;
 
+    /// <summary>A copy of a broadcast's bytes for queues like this one to hold by reference: from its pool, against its memory budget.</summary>
+    public SharedSendBytes? Share(ReadOnlySpan<byte> packed) => SharedSendBytes.Create(packed, _pool, _budget);
+
     /// <summary>
     /// Queues a broadcast's bytes that other queues hold too, by reference (no copy): <paramref name="shared"/> gains a
     /// reference while this queue holds them. The caller must hold a reference of its own for the call.

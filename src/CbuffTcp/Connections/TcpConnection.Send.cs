@@ -8,7 +8,6 @@ public sealed partial class TcpConnection<TMessage>
     /// <summary>Queues messages a broadcast packed once for every client, all or none (copied: the others share them).</summary>
     internal SendResult EnqueuePacked(ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) => Enqueued(_sendQueue.TryEnqueue(packed, lengths));
 
-    /// <summary>Queues a message packed for this client alone: a large one joins the queue without a copy.</summary>
     /// <summary>Queues a broadcast's shared bytes by reference (only where <see cref="SendsGathered"/>).</summary>
     internal SendResult EnqueueShared(SharedSendBytes shared, ReadOnlySpan<int> lengths) => Enqueued(_sendQueue.TryEnqueue(shared, lengths));
 
@@ -16,8 +15,9 @@ public sealed partial class TcpConnection<TMessage>
     internal bool SendsGathered => _transport.GathersSends;
 
     /// <summary>Makes a broadcast's shared bytes as this connection's queue would hold a copy: from its pool, against the server's memory budget.</summary>
-    internal SharedSendBytes? ShareForBroadcast(ReadOnlySpan<byte> packed) => SharedSendBytes.Create(packed, SendChunkPool.For(_settings.BufferPool), _settings.Budget);
+    internal SharedSendBytes? ShareForBroadcast(ReadOnlySpan<byte> packed) => _sendQueue.Share(packed);
 
+    /// <summary>Queues a message packed for this client alone: a large one joins the queue without a copy.</summary>
     internal SendResult EnqueuePacked(PackBuffer packed) => Enqueued(_sendQueue.TryEnqueue(packed));
 
     private SendResult Enqueued(SendResult result)
