@@ -15,10 +15,11 @@ namespace CbuffTcp;
 /// <para>All members are thread-safe: a connection may be sent to from any thread, inside or outside its callbacks.
 /// After the connection ended, sends return <see cref="SendResult.Closed"/> and closes do nothing.</para>
 /// <para>Inside CbuffTcp this is the connection core itself: a receive loop (transport to protocol to handler), with
-/// AsyncReceive a dispatch loop (ordered per-connection handler queue), and a write loop (send queue to transport).
+/// AsyncReceive a dispatch loop (ordered per-connection handler queue), and write passes (send queue to transport)
+/// that run while there is something to send.
 /// <c>RunAsync</c> owns the lifecycle: connected, the loops, then disconnected exactly once.</para>
 /// </remarks>
-public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
+public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver, IQueueWriter
 {
     private readonly ConnectionTransport _transport;
     private readonly IProtocol<TMessage> _protocol;
@@ -32,11 +33,7 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
     private long _sentMessages;
     private long _sentBytes;
     private string? _runningCallback;
-    private readonly TaskCompletionSource _flushed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    // Serializes OnSent (write loop) with the receive-side callbacks, so one client's callbacks never overlap.
-    // Only needed, and only created, when NotifySent is on.
-    private readonly SemaphoreSlim? _callbackGate;
+    private readonly long _connectedAt; // UTC ticks: half a DateTimeOffset, in every connection
 
     private readonly MessagePacker<TMessage> _packer;
 
@@ -50,22 +47,23 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
         TcpServer<TMessage>? server = null)
     {
         Id = id;
-        RemoteEndPoint = transport.RemoteEndPoint;
-        LocalEndPoint = transport.LocalEndPoint;
-        ConnectedAt = settings.TimeProvider.GetUtcNow();
-        Server = server;
+        _connectedAt = settings.TimeProvider.GetUtcNow().UtcTicks;
         _owner = server;
         _packer = packer;
         _transport = transport;
         _protocol = protocol;
         _handler = handler;
         _settings = settings;
-        _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool, settings.Budget);
+        _sendQueue = new SendQueue(settings.SendQueueMaxBytes, settings.SendQueueMaxMessages, settings.NotifySent, settings.BufferPool, settings.Budget) { Writer = this };
         if (settings.HasReceiveRates)
         {
             Rare.Throttle = new ReceiveThrottle(settings.ByteRate, settings.MessageRate);
         }
-        _callbackGate = settings.NotifySent ? new SemaphoreSlim(1, 1) : null;
+        if (settings.NotifySent)
+        {
+            Rare.CallbackGate = new SemaphoreSlim(1, 1);
+        }
+
         if (transport is IoSocket ioSocket)
         {
             ioSocket.Observer = this;
@@ -79,10 +77,10 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
     public long Id { get; }
 
     /// <summary>The peer's address: the client's on a server, the server's on a client (the seed's <c>clientAddr</c>).</summary>
-    public EndPoint? RemoteEndPoint { get; private set; }
+    public EndPoint? RemoteEndPoint => _rare?.ClientEndPoint ?? _transport.RemoteEndPoint;
 
     /// <summary>This side's address of the connection.</summary>
-    public EndPoint? LocalEndPoint { get; }
+    public EndPoint? LocalEndPoint => _transport.LocalEndPoint;
 
     /// <summary>
     /// The peer's IP address as text, IPv4-mapped addresses shown as IPv4 (the seed's <c>clientIP</c>); for a Unix
@@ -91,10 +89,10 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
     public string RemoteAddress => _remoteAddress ??= DescribeAddress(RemoteEndPoint);
 
     /// <summary>When the connection was accepted or established, on the options' <see cref="TcpConnectionOptions.TimeProvider"/>.</summary>
-    public DateTimeOffset ConnectedAt { get; }
+    public DateTimeOffset ConnectedAt => new(_connectedAt, TimeSpan.Zero);
 
     /// <summary>The server that accepted this connection, for broadcasts and other clients; null on a client's connection.</summary>
-    public TcpServer<TMessage>? Server { get; }
+    public TcpServer<TMessage>? Server => _owner as TcpServer<TMessage>;
 
     /// <summary>
     /// The application's state for this connection (a session, a user, a name): set it in
@@ -196,95 +194,14 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver
     private TcpServer<TMessage> ServerForGroups =>
         Server ?? throw new InvalidOperationException("Groups are a server's: this is a client's connection to its server.");
 
-    /// <summary>Times the write loop woke from an empty queue (zero for a client nobody sends to).</summary>
+    /// <summary>Write passes the queue started after it had run empty (zero for a client nobody sends to).</summary>
     internal long WriteLoopWakeups => Volatile.Read(ref _writeLoopWakeups);
 
-    /// <summary>Of <see cref="WriteLoopWakeups"/>, those that ran on the thread that had just handled a batch (no thread hop).</summary>
+    /// <summary>Of <see cref="WriteLoopWakeups"/>, the passes that ran on the thread that had just handled a batch (no thread hop).</summary>
     internal long InlineWriteLoopWakeups => _sendQueue.InlineWakeups;
 
     /// <summary>What this connection has received and sent so far (each figure has one writer: its own loop).</summary>
     internal TrafficTotals Traffic => new(Volatile.Read(ref _receivedMessages), ReceivedBytes, Volatile.Read(ref _sentMessages), Volatile.Read(ref _sentBytes));
-
-    /// <summary>
-    /// Runs the connection to its end: completes after <c>OnDisconnectedAsync</c> has returned, and tells the owner.
-    /// Never throws: a failure of CbuffTcp itself goes to the owner (or, without one, faults the task).
-    /// </summary>
-    internal async Task RunAsync()
-    {
-        // One method, not a wrapper around another: an idle connection holds one waiting state machine for this.
-        try
-        {
-            var telemetry = _settings.Telemetry;
-            var started = _lastReceived = _settings.TimeProvider.GetTimestamp();
-
-            // Behind a load balancer, its PROXY header names the client first: everything from here on sees that client.
-            var admitted = _settings.ProxyProtocol is not { } proxy || await ReadProxyHeaderAsync(proxy).ConfigureAwait(false);
-            if (admitted)
-            {
-                Log.ClientConnected(telemetry.Logger, Id, RemoteEndPoint);
-            }
-
-            if (!admitted)
-            {
-                // Refused before any handler call (reported by the server): nothing was read, nothing to flush.
-                _transport.Abort();
-            }
-            else if (await InvokeHandlerAsync(static c => c._handler.OnConnectedAsync(c), nameof(ITcpHandler<TMessage>.OnConnectedAsync)).ConfigureAwait(false))
-            {
-                if (AfterConnected is { } afterConnected)
-                {
-                    await afterConnected(this).ConfigureAwait(false); // a reconnecting client's outbox joins the queue here
-                }
-
-                _ready = true;
-                var writing = WriteLoopAsync();
-                await ReceiveLoopAsync().ConfigureAwait(false);
-                await writing.ConfigureAwait(false);
-                if (IoLoop.IsCurrentThread)
-                {
-                    // The end of the stream woke this on an I/O thread; the teardown and OnDisconnectedAsync are not
-                    // socket work: leave that thread to its other sockets (a thousand clients leaving at once, say).
-                    await Task.Yield();
-                }
-            }
-            else
-            {
-                // OnConnected failed: nothing was read; flush what it may have queued, then end.
-                await WriteLoopAsync().ConfigureAwait(false);
-            }
-
-            _transport.Dispose();
-            var closeReason = CloseReason;
-            if (telemetry.Metrics is { } metrics)
-            {
-                metrics.Retire(Traffic, static c => c._owner?.Closing(c), this);
-                metrics.ConnectionEnded(started, closeReason.Reason, _settings.TimeProvider);
-            }
-            else
-            {
-                _owner?.Closing(this);
-            }
-
-            if (admitted)
-            {
-                Log.ClientDisconnected(telemetry.Logger, Id, RemoteEndPoint, closeReason.Reason, closeReason.Detail);
-
-                // Static lambdas throughout: a capturing one would allocate its closure when this method starts and keep
-                // it for the connection's whole life.
-                await InvokeHandlerAsync(static c => c._handler.OnDisconnectedAsync(c, c.CloseReason), nameof(ITcpHandler<TMessage>.OnDisconnectedAsync)).ConfigureAwait(false);
-            }
-            _callbackGate?.Dispose();
-        }
-        catch (Exception ex) when (_owner is not null)
-        {
-            _owner.Failed(this, ex);
-        }
-        finally
-        {
-            _owner?.Closing(this); // a no-op when it already ran, before OnDisconnectedAsync
-            _owner?.Ended(this);
-        }
-    }
 
     /// <summary>
     /// Runs one handler callback, reporting what it throws through <c>OnConnectionError</c> and closing this client.

@@ -12,17 +12,17 @@ namespace CbuffTcp.Connections;
 /// last array while it has room (a burst of small replies goes out as one buffer), a new array is added when it has
 /// none, and a large message packed for this client alone joins as its pack buffer's own array, with no copy at all.
 /// The lock guards a memcpy and a few counters, never user code: producers pack outside it (see <see cref="PackBuffer"/>).
+/// It is the queue's own monitor: the queue is never handed outside CbuffTcp, and a lock object would cost every
+/// connection 40 bytes more.
 /// An idle queue holds no array: the write loop returns each to the pool after writing it.
 /// </remarks>
-internal sealed class SendQueue
+internal sealed class SendQueue : IThreadPoolWorkItem
 {
     private const int FirstChunkSize = SendChunkPool.MinLength;
 
     // Later chunks of a burst double up to this, so a long backlog of small messages is a few dozen arrays, not thousands.
     private const int MaxChunkSize = SendChunkPool.MaxLength;
 
-    private readonly Lock _lock = new();
-    private readonly AsyncSignal _signal = new();
     private readonly int _maxBytes;
     private readonly int _maxMessages;
     private readonly ArrayPool<byte> _pool;
@@ -70,12 +70,18 @@ internal sealed class SendQueue
         }
     }
 
+    /// <summary>
+    /// Who writes this queue out: started when bytes arrive while no write pass runs. None for a queue that is only
+    /// filled and drained by hand (a reconnecting client's outbox, tests).
+    /// </summary>
+    public IQueueWriter? Writer { get; init; }
+
     /// <summary>Messages queued or being written now.</summary>
     public int QueuedMessages
     {
         get
         {
-            lock (_lock)
+            lock (this)
             {
                 return _pendingMessages + _inFlightMessages;
             }
@@ -87,7 +93,7 @@ internal sealed class SendQueue
     {
         get
         {
-            lock (_lock)
+            lock (this)
             {
                 return _pendingBytes + _inFlightBytes;
             }
@@ -124,7 +130,7 @@ internal sealed class SendQueue
     public SendResult TryEnqueue(SharedSendBytes shared, ReadOnlySpan<int> lengths)
     {
         bool wake;
-        lock (_lock)
+        lock (this)
         {
             if (Refuses(shared.Length, lengths.Length) is { } refused)
             {
@@ -147,7 +153,7 @@ internal sealed class SendQueue
     private SendResult TryEnqueue(ReadOnlySpan<byte> packet, ReadOnlySpan<int> lengths, PackBuffer? adoptable)
     {
         bool wake;
-        lock (_lock)
+        lock (this)
         {
             if (Refuses(packet.Length, lengths.Length) is { } refused)
             {
@@ -220,9 +226,9 @@ internal sealed class SendQueue
     public bool AppendAllOf(SendQueue outbox)
     {
         bool wake;
-        lock (outbox._lock)
+        lock (outbox)
         {
-            lock (_lock)
+            lock (this)
             {
                 if (_completed)
                 {
@@ -259,13 +265,13 @@ internal sealed class SendQueue
     }
 
     /// <summary>
-    /// For the write loop: takes everything queued. When nothing is, arms the wake-up and returns
-    /// <see cref="TakeOutcome.Wait"/> (then await <see cref="WaitAsync"/>), or <see cref="TakeOutcome.Completed"/>
-    /// once the queue is completed and drained.
+    /// For a write pass: takes everything queued. When nothing is, returns <see cref="TakeOutcome.Wait"/>: the pass
+    /// ends, and the next bytes queued start another (<see cref="Writer"/>). <see cref="TakeOutcome.Completed"/> once the
+    /// queue is completed and drained.
     /// </summary>
     public TakeOutcome TryTake(out OutgoingBytes outgoing)
     {
-        lock (_lock)
+        lock (this)
         {
             if (_pendingMessages == 0)
             {
@@ -275,7 +281,6 @@ internal sealed class SendQueue
                     return TakeOutcome.Completed;
                 }
 
-                _signal.Reset();
                 _writerWaiting = true;
                 return TakeOutcome.Wait;
             }
@@ -291,8 +296,6 @@ internal sealed class SendQueue
             return TakeOutcome.Taken;
         }
     }
-
-    public ValueTask WaitAsync() => _signal.WaitAsync();
 
     /// <summary>Wake-ups that ran the write loop on the receiving thread (see <see cref="BeginDeferringWake"/>).</summary>
     public long InlineWakeups => Volatile.Read(ref _inlineWakeups);
@@ -322,7 +325,7 @@ internal sealed class SendQueue
         {
             foreach (var queue in held)
             {
-                queue._signal.Set();
+                queue.StartWriterElsewhere();
             }
 
             held.Clear();
@@ -332,7 +335,7 @@ internal sealed class SendQueue
         {
             _wakeDeferred = false;
             Volatile.Write(ref _inlineWakeups, _inlineWakeups + 1);
-            _signal.SetInline();
+            Writer?.RunWritePass();
         }
     }
 
@@ -354,15 +357,26 @@ internal sealed class SendQueue
             return;
         }
 
-        _signal.Set();
+        StartWriterElsewhere();
     }
+
+    /// <summary>Starts the write pass on the thread pool: a producer never runs a socket send on its own stack.</summary>
+    private void StartWriterElsewhere()
+    {
+        if (Writer is not null)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => Writer!.RunWritePass();
 
     /// <summary>For the write loop, once the bytes it took were written (or failed): frees them from the limits.</summary>
     public void Release(in OutgoingBytes outgoing)
     {
         ReturnSegments(outgoing.Segments, outgoing.Count);
         outgoing.MessageLengths?.Clear();
-        lock (_lock)
+        lock (this)
         {
             _inFlightBytes = 0;
             _inFlightMessages = 0;
@@ -373,7 +387,7 @@ internal sealed class SendQueue
     public void Complete()
     {
         bool wake;
-        lock (_lock)
+        lock (this)
         {
             _completed = true;
             wake = _writerWaiting;
@@ -392,7 +406,7 @@ internal sealed class SendQueue
         SendSegment[] segments;
         int count;
         int dropped;
-        lock (_lock)
+        lock (this)
         {
             _completed = true;
             segments = _segments;

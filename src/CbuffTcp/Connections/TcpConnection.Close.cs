@@ -6,6 +6,11 @@ public sealed partial class TcpConnection<TMessage>
     // closing sees why (a flag set before its reason let the dispatch loop see "closing" with no reason).
     private CloseRecord? _closed;
 
+    // Completes when the write side has ended (flushed, or failed). Made only when something waits for that (a close,
+    // mostly), never for an idle connection; once the write side has ended it is the shared completed one.
+    private TaskCompletionSource? _flushed;
+    private static readonly TaskCompletionSource FlushedAlready = CompletedSource();
+
     /// <summary>
     /// Starts closing; the first call's reason is the one reported. Reading stops, the send queue stops taking
     /// messages and flushes what it holds (bounded by the close-flush timeout), then the socket closes with FIN.
@@ -48,9 +53,32 @@ public sealed partial class TcpConnection<TMessage>
     private bool TryRecordClose(DisconnectReason reason, string detail) =>
         Volatile.Read(ref _closed) is null && Interlocked.CompareExchange(ref _closed, new CloseRecord(new DisconnectInfo(reason, detail)), null) is null;
 
+    /// <summary>Completes when the write side has ended: everything queued was written (or dropped), and nothing more will be.</summary>
+    private Task WhenFlushed()
+    {
+        var source = Volatile.Read(ref _flushed);
+        if (source is null)
+        {
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            source = Interlocked.CompareExchange(ref _flushed, created, null) ?? created;
+        }
+
+        return source.Task;
+    }
+
+    /// <summary>The write side has ended: completes whoever waits, and every later wait at once.</summary>
+    private void MarkFlushed() => Interlocked.Exchange(ref _flushed, FlushedAlready)?.TrySetResult();
+
+    private static TaskCompletionSource CompletedSource()
+    {
+        var source = new TaskCompletionSource();
+        source.SetResult();
+        return source;
+    }
+
     private async Task AbortIfNotFlushedAsync()
     {
-        var flushed = _flushed.Task;
+        var flushed = WhenFlushed();
         if (!flushed.IsCompleted)
         {
             // WaitAsync drops its timer as soon as the flush completes: thousands of quick closes leave no timers behind.

@@ -83,7 +83,7 @@ public sealed partial class TcpConnection<TMessage>
     /// <summary>For the server, once its per-IP slot moved: the connection is its client's from now on.</summary>
     internal void UseClientEndPoint(EndPoint client)
     {
-        RemoteEndPoint = client;
+        Rare.ClientEndPoint = client;
         _remoteAddress = null;
     }
 

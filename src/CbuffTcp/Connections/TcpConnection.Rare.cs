@@ -28,7 +28,19 @@ public sealed partial class TcpConnection<TMessage>
     /// <summary>The receive rate limits (<see cref="TcpServerOptions.MessageRatePerConnection"/>, <see cref="TcpServerOptions.ByteRatePerConnection"/>); null when off.</summary>
     private ReceiveThrottle? Throttle => _rare?.Throttle;
 
-    /// <summary>Created on first use, by the one thread that sets up the connection (its constructor, or its PROXY header read).</summary>
+    /// <summary>
+    /// Serializes OnSent (the write side) with the receive-side callbacks, so one client's callbacks never overlap.
+    /// Only with <see cref="TcpConnectionOptions.NotifySent"/>.
+    /// </summary>
+    private SemaphoreSlim? CallbackGate => _rare?.CallbackGate;
+
+    /// <summary>With AsyncReceive, the ordered queue between the receive loop and the handler; else null.</summary>
+    private DispatchQueue<TMessage>? DispatchQueue => _rare?.DispatchQueue;
+
+    /// <summary>
+    /// Created on first use, by the one thread that sets up the connection (its constructor, its PROXY header read, or
+    /// its receive loop's start).
+    /// </summary>
     private RareState Rare => _rare ??= new RareState();
 
     private sealed class RareState
@@ -41,5 +53,12 @@ public sealed partial class TcpConnection<TMessage>
         public Func<TcpConnection<TMessage>, ValueTask>? AfterConnected;
 
         public ReceiveThrottle? Throttle;
+
+        /// <summary>The client a PROXY header named, which the connection is from then on.</summary>
+        public volatile System.Net.EndPoint? ClientEndPoint;
+
+        public SemaphoreSlim? CallbackGate;
+
+        public DispatchQueue<TMessage>? DispatchQueue;
     }
 }

@@ -8,12 +8,10 @@ namespace CbuffTcp;
 
 public sealed partial class TcpConnection<TMessage>
 {
-    private DispatchQueue<TMessage>? _dispatchQueue;
-
     /// <summary>
     /// Transport to protocol to handler, one loop: waits for data without a buffer, reads what is there, decodes it and
-    /// hands the messages to the handler before reading again (the handler's pace is the read pace). Ends at the
-    /// peer's FIN, a close, or bad input.
+    /// hands the messages to the handler before reading again (the handler's pace is the read pace). Stops at the
+    /// peer's FIN, a close, or bad input, then ends the connection (<see cref="EndAsync"/>).
     /// </summary>
     /// <remarks>
     /// Rare paths (the receive rates, the memory budget, AsyncReceive, a PROXY header) live in small methods beside the
@@ -103,11 +101,11 @@ public sealed partial class TcpConnection<TMessage>
                     break;
                 }
 
-                if (_dispatchQueue is not null)
+                if (DispatchQueue is not null)
                 {
                     // The handler is behind, or the server's budget is spent with this queue holding some of it: read no
                     // further. Read through the field: a local held across the await would cost every waiting loop a field.
-                    await _dispatchQueue.WaitBeforeReadingAsync(_flushed.Task).ConfigureAwait(false);
+                    await DispatchQueue.WaitBeforeReadingAsync(WhenFlushed()).ConfigureAwait(false);
                 }
 
                 if (Throttle is { DecodeAllowance: 0 } && input.Length > 0)
@@ -157,14 +155,24 @@ public sealed partial class TcpConnection<TMessage>
 
         if (dispatching is not null)
         {
-            _dispatchQueue!.Complete();
-            await dispatching.ConfigureAwait(false);
+            DispatchQueue!.Complete();
+            try
+            {
+                await dispatching.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (_owner is not null)
+            {
+                _owner.Failed(this, ex); // CbuffTcp's own failure (handlers' are caught per call): the connection still ends
+            }
         }
 
         if (ended is { } reason)
         {
             BeginClose(reason.Reason, reason.Detail);
         }
+
+        // The connection's last step, run from here rather than by a method awaiting this loop (see RunAsync).
+        await EndAsync(admitted: true).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -195,8 +203,8 @@ public sealed partial class TcpConnection<TMessage>
             return null;
         }
 
-        _dispatchQueue = new DispatchQueue<TMessage>(_settings.AsyncReceiveQueueMaxBytes, _settings.Budget);
-        return DispatchLoopAsync(_dispatchQueue);
+        var queue = Rare.DispatchQueue = new DispatchQueue<TMessage>(_settings.AsyncReceiveQueueMaxBytes, _settings.Budget);
+        return DispatchLoopAsync(queue);
     }
 
     /// <summary>
@@ -235,7 +243,7 @@ public sealed partial class TcpConnection<TMessage>
                     if (count > 0)
                     {
                         var frameBytes = before.Length - buffer.Length;
-                        if (_dispatchQueue is { } queue)
+                        if (DispatchQueue is { } queue)
                         {
                             // The queue owns the batch's array from here (and, for views, the receive array after it).
                             queue.Enqueue(ReceivedBatch<TMessage>.OfMessages(batch, count, _protocol.MessagesReferenceInput ? 0 : frameBytes));
@@ -340,9 +348,9 @@ public sealed partial class TcpConnection<TMessage>
 
     private async ValueTask InvokeReceivedAsync(MessageBatch<TMessage> messages)
     {
-        if (_callbackGate is not null)
+        if (CallbackGate is not null)
         {
-            await _callbackGate.WaitAsync().ConfigureAwait(false);
+            await CallbackGate.WaitAsync().ConfigureAwait(false);
         }
 
         Volatile.Write(ref _runningCallback, nameof(ITcpHandler<TMessage>.OnReceivedAsync));
@@ -368,7 +376,7 @@ public sealed partial class TcpConnection<TMessage>
         finally
         {
             Volatile.Write(ref _runningCallback, null);
-            _callbackGate?.Release();
+            CallbackGate?.Release();
         }
     }
 
@@ -423,7 +431,7 @@ public sealed partial class TcpConnection<TMessage>
     [MethodImpl(MethodImplOptions.NoInlining)] // kept out of the loop's compile (see ReceiveLoopAsync)
     private void TakeDecoded(ref ReceiveBuffer input, long consumed)
     {
-        if (_dispatchQueue is { } queue && _protocol.MessagesReferenceInput)
+        if (DispatchQueue is { } queue && _protocol.MessagesReferenceInput)
         {
             if (input.HandOver(consumed, out var reserved) is { } frames)
             {
@@ -440,7 +448,7 @@ public sealed partial class TcpConnection<TMessage>
     private async Task WaitForMemoryAsync(MemoryBudget budget, int bytes)
     {
         _awaitingData = true; // the timeout clocks run: the peer's unfinished frame holds the memory
-        await budget.WaitUntilAsync(() => IsClosing || budget.HasRoomFor(bytes), _flushed.Task).ConfigureAwait(false);
+        await budget.WaitUntilAsync(() => IsClosing || budget.HasRoomFor(bytes), WhenFlushed()).ConfigureAwait(false);
         _awaitingData = false;
     }
 }

@@ -36,32 +36,94 @@ public sealed partial class TcpConnection<TMessage>
         return result;
     }
 
-    /// <summary>Send queue to transport: sleeps until there is work, then sends everything queued (in one gathered call where the transport can).</summary>
-    private async Task WriteLoopAsync()
+    // The write loop, once a send has had to wait (a full socket buffer, a slow peer) or OnSent is on: from then on
+    // the queue wakes it through this. Null while every send completed at once, as an idle connection's have.
+    private AsyncSignal? _writeLoopSignal;
+
+    /// <summary>True once a send has had to wait, so that the connection keeps a write loop (see <see cref="WritePass"/>).</summary>
+    internal bool HasWriteLoop => Volatile.Read(ref _writeLoopSignal) is not null;
+
+    /// <summary>
+    /// Starts writing, once the connection is ready: what <c>OnConnectedAsync</c> queued goes out now. From then on the
+    /// queue starts a write pass whenever bytes arrive and none is running.
+    /// </summary>
+    private void StartWriting() => WritePass();
+
+    /// <summary>The queue has bytes and no pass runs: write them (counted, for tests, as a wake-up of the writer).</summary>
+    void IQueueWriter.RunWritePass()
+    {
+        _writeLoopWakeups++; // one pass at a time: the only writer
+        if (_writeLoopSignal is { } signal)
+        {
+            signal.SetInline(); // this is the thread the queue chose for the pass: the loop runs on it
+        }
+        else
+        {
+            WritePass();
+        }
+    }
+
+    /// <summary>
+    /// Send queue to transport, while there is work: takes everything queued and sends it (in one gathered call where
+    /// the transport can) until the queue is empty, then returns; the queue starts the next pass when bytes arrive.
+    /// So a connection whose sends complete at once holds no waiting writer between passes, and allocates nothing.
+    /// The first send that must wait (or any, with OnSent) hands the pass over to <see cref="WriteLoopAsync"/>, which stays.
+    /// </summary>
+    private void WritePass()
     {
         try
         {
             while (true)
             {
                 var outcome = _sendQueue.TryTake(out var outgoing);
+                if (outcome == TakeOutcome.Wait)
+                {
+                    return; // the queue starts the next pass
+                }
+
                 if (outcome == TakeOutcome.Completed)
                 {
+                    _transport.Shutdown(); // everything queued is written: a graceful FIN, which also ends the receive loop
                     break;
                 }
 
-                if (outcome == TakeOutcome.Wait)
+                var sending = SendOrFail(outgoing);
+                if (!sending.IsCompletedSuccessfully || outgoing.MessageLengths is not null)
                 {
-                    await _sendQueue.WaitAsync().ConfigureAwait(false);
-                    _writeLoopWakeups++;
-                    continue;
+                    _writeLoopSignal = new AsyncSignal();
+                    _ = WriteLoopAsync(sending, outgoing);
+                    return;
                 }
 
+                sending.GetAwaiter().GetResult(); // a reusable source behind it is released by this
+                CountSent(outgoing);
+                _sendQueue.Release(outgoing);
+            }
+        }
+        catch (Exception ex)
+        {
+            FailWriting(ex);
+        }
+
+        EndWriting();
+    }
+
+    /// <summary>
+    /// The write loop of a connection whose send had to wait (<paramref name="sending"/>, carrying
+    /// <paramref name="outgoing"/>): finishes that send, then writes as the passes do, but sleeps between passes on
+    /// <see cref="_writeLoopSignal"/>, so a slow peer's connection does not make its state again at every wait.
+    /// </summary>
+    private async Task WriteLoopAsync(ValueTask sending, OutgoingBytes outgoing)
+    {
+        var signal = _writeLoopSignal!;
+        try
+        {
+            while (true)
+            {
                 try
                 {
-                    await _transport.SendAsync(outgoing.Segments, outgoing.Count).ConfigureAwait(false);
-
-                    Volatile.Write(ref _sentMessages, _sentMessages + outgoing.Messages); // the write loop is the only writer
-                    Volatile.Write(ref _sentBytes, _sentBytes + outgoing.Length);
+                    await sending.ConfigureAwait(false);
+                    CountSent(outgoing);
                     if (outgoing.MessageLengths is { } lengths)
                     {
                         await NotifySentAsync(outgoing, lengths).ConfigureAwait(false);
@@ -71,31 +133,77 @@ public sealed partial class TcpConnection<TMessage>
                 {
                     _sendQueue.Release(outgoing);
                 }
-            }
 
-            // Everything queued is written: a graceful FIN, which also ends the receive loop.
-            _transport.Shutdown();
+                TakeOutcome outcome;
+                while (true)
+                {
+                    signal.Reset(); // armed before the take that may find the queue empty: its wake-up comes after
+                    outcome = _sendQueue.TryTake(out outgoing);
+                    if (outcome != TakeOutcome.Wait)
+                    {
+                        break;
+                    }
+
+                    await signal.WaitAsync().ConfigureAwait(false);
+                }
+
+                if (outcome == TakeOutcome.Completed)
+                {
+                    _transport.Shutdown(); // everything queued is written: a graceful FIN, which also ends the receive loop
+                    break;
+                }
+
+                sending = SendOrFail(outgoing);
+            }
         }
         catch (Exception ex)
         {
-            if (!IsClosing && !IsTransportError(ex))
-            {
-                ReportClientError($"Sending failed: {ex.Message}", ex);
-            }
+            FailWriting(ex);
+        }
 
-            BeginClose(ClassifyTransportError(ex), ex.Message);
-            _transport.Abort();
-        }
-        finally
+        EndWriting();
+    }
+
+    /// <summary>Starts sending what a pass took; a send that throws at once fails as one that fails later does.</summary>
+    private ValueTask SendOrFail(in OutgoingBytes outgoing)
+    {
+        try
         {
-            _sendQueue.CompleteAndDiscard();
-            _flushed.TrySetResult();
+            return _transport.SendAsync(outgoing.Segments, outgoing.Count);
         }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException(ex);
+        }
+    }
+
+    private void CountSent(in OutgoingBytes outgoing)
+    {
+        Volatile.Write(ref _sentMessages, _sentMessages + outgoing.Messages); // one pass at a time: the only writer
+        Volatile.Write(ref _sentBytes, _sentBytes + outgoing.Length);
+    }
+
+    private void FailWriting(Exception ex)
+    {
+        if (!IsClosing && !IsTransportError(ex))
+        {
+            ReportClientError($"Sending failed: {ex.Message}", ex);
+        }
+
+        BeginClose(ClassifyTransportError(ex), ex.Message);
+        _transport.Abort();
+    }
+
+    /// <summary>The write side has ended (flushed and shut down, or failed): drops what is left and completes <see cref="WhenFlushed"/>.</summary>
+    private void EndWriting()
+    {
+        _sendQueue.CompleteAndDiscard();
+        MarkFlushed();
     }
 
     private async ValueTask NotifySentAsync(OutgoingBytes outgoing, List<int> lengths)
     {
-        await _callbackGate!.WaitAsync().ConfigureAwait(false);
+        await CallbackGate!.WaitAsync().ConfigureAwait(false);
         try
         {
             // Messages lie in order, each within one segment.
@@ -115,7 +223,7 @@ public sealed partial class TcpConnection<TMessage>
         }
         finally
         {
-            _callbackGate.Release();
+            CallbackGate.Release();
         }
     }
 

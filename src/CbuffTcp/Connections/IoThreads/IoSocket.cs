@@ -16,7 +16,9 @@ internal sealed class IoSocket : ConnectionTransport
     private readonly SafeSocketHandle _handle;
     private readonly IoLoop _loop;
     private readonly ReadinessSignal _readable = new();
-    private readonly ReadinessSignal _writable = new();
+
+    // Made by the first send that finds the socket's buffer full (or by a connect): most sockets never wait to write.
+    private ReadinessSignal? _writable;
     private int _closed;
     private volatile bool _hungUp;
 
@@ -91,18 +93,19 @@ internal sealed class IoSocket : ConnectionTransport
             }
 
             ioSocket = new IoSocket(socket, IoLoops.Next(), connected: false);
+            var writable = ioSocket.WritableSignal();
             using (cancellationToken.UnsafeRegister(static s => ((IoSocket)s!).Dispose(), ioSocket))
             {
                 while (!socket.Poll(0, SelectMode.SelectWrite) && !cancellationToken.IsCancellationRequested)
                 {
-                    var snapshot = ioSocket._writable.Snapshot();
+                    var snapshot = writable.Snapshot();
                     if (socket.Poll(0, SelectMode.SelectWrite))
                     {
                         break;
                     }
 
-                    ioSocket._writable.Drained(snapshot);
-                    await ioSocket._writable.WaitAsync().ConfigureAwait(false);
+                    writable.Drained(snapshot);
+                    await writable.WaitAsync().ConfigureAwait(false);
                 }
             }
 
@@ -154,7 +157,7 @@ internal sealed class IoSocket : ConnectionTransport
 
         if ((events & (EpollInterop.Out | EpollInterop.Hup | EpollInterop.Err)) != 0)
         {
-            _writable.Signal();
+            Volatile.Read(ref _writable)?.Signal(); // without one, no send waits: the edge has no one to tell
         }
     }
 
@@ -189,7 +192,8 @@ internal sealed class IoSocket : ConnectionTransport
     {
         while (!buffer.IsEmpty)
         {
-            var snapshot = _writable.Snapshot();
+            var writable = Volatile.Read(ref _writable);
+            var snapshot = writable?.Snapshot() ?? 0;
             var sent = SocketCalls.Send(_handle, buffer.Span, out var error);
             if (error == SocketError.Success)
             {
@@ -202,9 +206,15 @@ internal sealed class IoSocket : ConnectionTransport
                 throw new SocketException((int)error);
             }
 
+            if (writable is null)
+            {
+                WritableSignal();
+                continue; // edges count from now: try again before waiting for one
+            }
+
             // The socket's send buffer is full: wait for the peer to take some (an EPOLLOUT edge).
-            _writable.Drained(snapshot);
-            await _writable.WaitAsync().ConfigureAwait(false);
+            writable.Drained(snapshot);
+            await writable.WaitAsync().ConfigureAwait(false);
         }
     }
 
@@ -221,7 +231,8 @@ internal sealed class IoSocket : ConnectionTransport
         var offset = 0; // how much of it is
         while (first < count)
         {
-            var snapshot = _writable.Snapshot();
+            var writable = Volatile.Read(ref _writable);
+            var snapshot = writable?.Snapshot() ?? 0;
             var sent = GatheredSend.Send(_handle, segments.AsSpan(first, count - first), offset, out var errno);
             if (sent >= 0)
             {
@@ -243,10 +254,27 @@ internal sealed class IoSocket : ConnectionTransport
                 throw new SocketException((int)SocketCalls.ErrorOf(errno));
             }
 
+            if (writable is null)
+            {
+                WritableSignal();
+                continue; // edges count from now: try again before waiting for one
+            }
+
             // The socket's send buffer is full: wait for the peer to take some (an EPOLLOUT edge).
-            _writable.Drained(snapshot);
-            await _writable.WaitAsync().ConfigureAwait(false);
+            writable.Drained(snapshot);
+            await writable.WaitAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The writable direction's signal, made on first need. Edges before it existed went uncounted, so whoever makes it
+    /// tries the socket again before waiting. Made after a close, it is never signalled; but then the socket's calls
+    /// fail, so no one waits on it.
+    /// </summary>
+    private ReadinessSignal WritableSignal()
+    {
+        var created = new ReadinessSignal();
+        return Interlocked.CompareExchange(ref _writable, created, null) ?? created;
     }
 
     public override void Shutdown() => SocketClosing.Shutdown(_socket); // epoll reports the hang-up: a waiting read wakes
@@ -273,6 +301,6 @@ internal sealed class IoSocket : ConnectionTransport
 
         _loop.Unregister(this);
         _readable.SignalClosed();
-        _writable.SignalClosed();
+        Volatile.Read(ref _writable)?.SignalClosed();
     }
 }
