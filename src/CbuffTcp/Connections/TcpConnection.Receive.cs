@@ -68,6 +68,7 @@ public sealed partial class TcpConnection<TMessage>
                     continue;
                 }
 
+                var requested = memory.Length; // not the Memory itself across the await: 12 bytes fewer in every waiting loop
                 var receiving = _transport.ReceiveAsync(memory);
                 var received = receiving.IsCompletedSuccessfully ? receiving.Result : await receiving.ConfigureAwait(false);
                 if (received == ConnectionTransport.NothingYet)
@@ -86,8 +87,8 @@ public sealed partial class TcpConnection<TMessage>
                 }
 
                 // Reads that fill their buffer double the next one, so bulk transfers take few calls.
-                readSize = received == memory.Length ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
-                readFirst = received == memory.Length && _transport.ReceivesWithoutWaiting;
+                readSize = received == requested ? Math.Min(readSize * 2, ConnectionSettings.MaxReadSize) : ConnectionSettings.MinReadSize;
+                readFirst = received == requested && _transport.ReceivesWithoutWaiting;
                 NoteReceived(received);
                 Throttle?.Read(received);
                 input.Advance(received);
