@@ -29,6 +29,10 @@ public sealed class IoSocketTests : IAsyncLifetime
         await _peer.ConnectAsync(_listener.LocalEndPoint!);
         _accepted = await _listener.AcceptAsync();
         _accepted.NoDelay = true; // as the server sets it: without, Nagle and delayed ACKs crawl through a small window
+
+        // A small send buffer, or the kernel takes a whole test's sends at once and no send ever waits. Set before the
+        // I/O socket takes the descriptor over: the Socket is done with after that.
+        _accepted.SendBufferSize = 16 * 1024;
         _socket = new IoSocket(_accepted);
     }
 
@@ -130,7 +134,6 @@ public sealed class IoSocketTests : IAsyncLifetime
         // 40 arrays (more than one sendmsg takes), 1 byte to 200 KB, 3 MB in all: partial sends end inside arrays and
         // between them, and the socket fills many times while the peer reads slowly (a small send buffer, or the kernel
         // would take it all at once).
-        _accepted.SendBufferSize = 16 * 1024;
         var random = new Random(11);
         var segments = new SendSegment[40];
         var expected = new List<byte>();
@@ -183,7 +186,6 @@ public sealed class IoSocketTests : IAsyncLifetime
         Assert.True(_accepted.Blocking);
         Assert.Equal(ConnectionTransport.NothingYet, TransportReads.Now(_socket, new byte[64]));
 
-        _accepted.SendBufferSize = 16 * 1024;
         var sending = _socket.SendAsync(new byte[8 * 1024 * 1024]).AsTask(); // fills both buffers: the rest waits for an edge
         Assert.False(await Completes(sending, Quiet), "8 MiB fitted in the socket buffers: the test proves nothing");
         Assert.True(_accepted.Blocking);

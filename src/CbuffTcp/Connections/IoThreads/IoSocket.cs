@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace CbuffTcp.Connections.IoThreads;
 
@@ -12,8 +13,9 @@ namespace CbuffTcp.Connections.IoThreads;
 /// </summary>
 internal sealed class IoSocket : ConnectionTransport
 {
-    private readonly Socket _socket;
-    private readonly SafeSocketHandle _handle;
+    // The descriptor: an accepted socket's, taken over from its Socket at once (SocketDescriptor); a client's, once its
+    // connect has completed (the connect itself goes through the Socket, whose handle this is until then).
+    private SafeHandle _handle;
     private readonly IoLoop _loop;
     private readonly ReadinessSignal _readable = new();
 
@@ -39,10 +41,14 @@ internal sealed class IoSocket : ConnectionTransport
     private IoSocket(Socket socket, IoLoop loop, bool connected)
         : base(connected ? socket.RemoteEndPoint : null, connected ? socket.LocalEndPoint : null)
     {
-        _socket = socket; // an accepted one stays in blocking mode: each call here is non-blocking by its flags (SocketCalls)
+        // It stays in blocking mode: each call here is non-blocking by its flags (SocketCalls).
         _handle = socket.SafeHandle;
         _loop = loop;
-        _loop.Register(this, (int)socket.SafeHandle.DangerousGetHandle());
+        _loop.Register(this, (int)_handle.DangerousGetHandle());
+        if (connected)
+        {
+            _handle = SocketDescriptor.TakeFrom(socket); // after the registration: if that throws, the caller still owns the socket
+        }
     }
 
     /// <summary>
@@ -118,6 +124,7 @@ internal sealed class IoSocket : ConnectionTransport
             ioSocket._hungUp = false;
             ioSocket.RemoteEndPoint = socket.RemoteEndPoint ?? endPoint;
             ioSocket.LocalEndPoint = socket.LocalEndPoint;
+            ioSocket._handle = SocketDescriptor.TakeFrom(socket); // connected: the Socket is done with
             return ioSocket;
         }
         catch (ObjectDisposedException) when (cancellationToken.IsCancellationRequested)
@@ -277,17 +284,26 @@ internal sealed class IoSocket : ConnectionTransport
         return Interlocked.CompareExchange(ref _writable, created, null) ?? created;
     }
 
-    public override void Shutdown() => SocketClosing.Shutdown(_socket); // epoll reports the hang-up: a waiting read wakes
+    /// <summary>A FIN; epoll reports the hang-up, so a waiting read wakes.</summary>
+    public override void Shutdown() => (_handle as SocketDescriptor)?.Shutdown(); // a client's, still connecting: nothing to shut down
 
     public override void Abort()
     {
-        SocketClosing.Reset(_socket);
+        if (_handle is SocketDescriptor descriptor)
+        {
+            descriptor.Reset();
+        }
+        else
+        {
+            _handle.Dispose(); // a client's connect, abandoned: the runtime's handle closes with a reset
+        }
+
         Closed();
     }
 
     public override void Dispose()
     {
-        _socket.Dispose();
+        _handle.Dispose(); // a FIN, unless a reset came first
         Closed();
     }
 
