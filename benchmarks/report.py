@@ -409,10 +409,14 @@ w("generator's own lateness; the table uses closed loop only.")
 w("")
 w("### What `idle` is made of")
 w("")
-idle_passes = ", ".join(fmt(idle_bytes(r)) for r in sorted(runs[("cbuff", "idle")], key=lambda r: r["run"]))
-w(f"This run: {fmt(median('cbuff', 'idle', idle_bytes))} bytes per idle connection (per pass {idle_passes}); the runs before")
-w("it measured 2,117 (5ca6e08, 2,056 and 2,177) and 2,884 (2310b76): the cell sits at the 2 KiB line, and a pass lands on")
-w("either side of it (the GC's committed memory moves in steps; see below).")
+def idle_passes(run_rows):
+    return [idle_bytes(r) for r in sorted(run_rows, key=lambda r: r.get("run", 0)) if r.get("cell") == "idle" and r.get("server") == "cbuff"]
+
+
+idle_before = [(commit, idle_passes(past)) for commit, _, past in committed_runs[-3:]]
+w(f"This run: {fmt(median('cbuff', 'idle', idle_bytes))} bytes per idle connection (per pass {', '.join(fmt(b) for b in idle_passes(rows))}). The runs")
+w("committed before: " + ", ".join(f"{fmt(statistics.median(passes))} ({commit}: {', '.join(fmt(b) for b in passes)})" for commit, passes in idle_before if passes) + ".")
+w("Around 2 KiB a pass lands on either side of the line: the GC's committed memory moves in steps (see below).")
 w("")
 w("A heap dump of `cbuff serve` holding 10,000 idle connections on the I/O threads (2026-12-07, `dotnet-gcdump`, which")
 w("collects first, so live objects only) comes to about 970 bytes per connection: the receive loop's waiting state")
