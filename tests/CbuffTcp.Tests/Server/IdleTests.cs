@@ -67,7 +67,13 @@ public class IdleTests(ITestOutputHelper output)
         for (; queued < 64 && !slowConnection.HasWriteLoop; queued++)
         {
             payload.AsSpan().Fill((byte)queued);
-            Assert.Equal(SendResult.Queued, slowConnection.Send(new System.Buffers.ReadOnlySequence<byte>(payload)));
+            var result = slowConnection.Send(new System.Buffers.ReadOnlySequence<byte>(payload));
+            if (result == SendResult.QueueFull)
+            {
+                break; // the queue is at its cap before the pass got to wait (a busy machine): the socket is full all the same
+            }
+
+            Assert.Equal(SendResult.Queued, result);
             await Task.Yield();
         }
 
