@@ -19,10 +19,24 @@ namespace CbuffTcp.Redis;
 /// </remarks>
 public sealed class RedisBackplane : IBackplane
 {
-    // Keeps the id counter at or past a live node's id: a Redis restarted without persistence forgets the counter,
-    // and the nodes that are alive put it back before any new node takes an id.
-    private const string RaiseCounterScript =
-        "local c = tonumber(redis.call('GET', KEYS[1]) or '0') if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end return 1";
+    // Claims an id for one node life and keeps the counter at or past it, in one step. A claim held by an older life
+    // (claimed earlier by Redis's clock; the token breaks a tie) is not taken: -1. Otherwise the claim is (re)written
+    // and the time it dates from comes back (ARGV[2] 0: now, for a new claim). A Redis restarted without persistence
+    // forgets the counter and the claims: a node that lived through it claims its id back at its next heartbeat, and
+    // a node that took that id meanwhile finds its own claim gone and takes a new id.
+    private const string ClaimScript =
+        "local at = tonumber(ARGV[2]) " +
+        "if at == 0 then local t = redis.call('TIME') at = t[1] * 1000 + math.floor(t[2] / 1000) end " +
+        "local held = redis.call('GET', KEYS[1]) " +
+        "if held then local sep = string.find(held, ' ', 1, true) local other = string.sub(held, 1, sep - 1) " +
+        "local otherAt = tonumber(string.sub(held, sep + 1)) " +
+        "if other ~= ARGV[1] and (otherAt < at or (otherAt == at and other < ARGV[1])) then return -1 end end " +
+        "redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. at, 'PX', ARGV[3]) " +
+        "local c = tonumber(redis.call('GET', KEYS[2]) or '0') if c < tonumber(ARGV[4]) then redis.call('SET', KEYS[2], ARGV[4]) end " +
+        "return at";
+
+    // How many ids a join tries when each it draws is claimed by an older life already.
+    private const int JoinAttempts = 8;
 
     // Milliseconds since this prefix's keys began on this Redis: the first call after Redis started empty marks the time
     // (Redis's clock, one for every node).
@@ -47,6 +61,8 @@ public sealed class RedisBackplane : IBackplane
     private volatile bool _connected;
     private int _reported = -1; // the state last told to the receiver: -1 none yet, 0 down, 1 up
     private long _nodeId;
+    private long _claimedAt; // when this node life claimed its id (Redis's clock, ms): the older claim keeps an id
+    private string _lifeToken = NewLifeToken();
 
     /// <summary>Creates a backplane; the server starts it.</summary>
     public RedisBackplane(RedisBackplaneOptions? options = null)
@@ -95,6 +111,7 @@ public sealed class RedisBackplane : IBackplane
         }
 
         _receiver = receiver;
+        _lifeToken = NewLifeToken();
         var configuration = ConfigurationOptions.Parse(_options.Configuration);
         configuration.AbortOnConnectFail = false;          // keep trying in the background: the node serves locally meanwhile
         configuration.BacklogPolicy = BacklogPolicy.FailFast; // never queue commands while disconnected
@@ -130,7 +147,7 @@ public sealed class RedisBackplane : IBackplane
             {
                 // Leave presence at once, rather than when the key expires.
                 var db = redis.GetDatabase();
-                await Task.WhenAll(db.KeyDeleteAsync(_keys.Presence(NodeId)), db.SetRemoveAsync(_keys.Nodes, NodeId)).WaitAsync(cancellationToken).ConfigureAwait(false);
+                await Task.WhenAll(db.KeyDeleteAsync([_keys.Presence(NodeId), _keys.Claim(NodeId)]), db.SetRemoveAsync(_keys.Nodes, NodeId)).WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is RedisException or TimeoutException)
             {
@@ -140,6 +157,7 @@ public sealed class RedisBackplane : IBackplane
 
         _connected = false;
         _reported = -1;
+        _claimedAt = 0;
         Interlocked.Exchange(ref _nodeId, 0); // a server started again is a new node life, with a new id
         await redis.CloseAsync().ConfigureAwait(false);
         await redis.DisposeAsync().ConfigureAwait(false);
@@ -248,9 +266,10 @@ public sealed class RedisBackplane : IBackplane
                     return;
                 }
             }
-            else if (!_connected)
+            else if (await ClaimAsync(db, NodeId, _claimedAt).ConfigureAwait(false) < 0)
             {
-                await db.ScriptEvaluateAsync(RaiseCounterScript, [_keys.NodeCounter], [NodeId]).ConfigureAwait(false);
+                await GiveUpIdAsync().ConfigureAwait(false);
+                return;
             }
 
             await WritePresenceAsync(db).ConfigureAwait(false);
@@ -271,9 +290,10 @@ public sealed class RedisBackplane : IBackplane
     /// <summary>
     /// Whether this prefix's keys on Redis began less than a presence expiry ago: a Redis restarted without persistence
     /// (or a new one). Such a Redis has forgotten the id counter, and the nodes that lived through the restart put it
-    /// back past their ids as they reconnect, each within about a heartbeat: a node that took an id before they did
-    /// could take one of theirs, and two nodes with one id each see only themselves. So a node without an id waits
-    /// until the keys are that old (the first node of a new cluster too: nothing tells the two cases apart).
+    /// back past their ids as they reconnect, usually within a heartbeat or two. A node that took an id before they did
+    /// could draw one of theirs, and would have to give it up (and close the clients it gave ids with it) when its
+    /// older holder claims it back. So a node without an id waits until the keys are that old (the first node of a new
+    /// cluster too: nothing tells the two cases apart); a survivor slower than that still gets its id back.
     /// </summary>
     private async Task<bool> KeysAreNewAsync(IDatabase db)
     {
@@ -283,23 +303,64 @@ public sealed class RedisBackplane : IBackplane
 
     private async Task JoinAsync(IDatabase db, ISubscriber subscriber)
     {
-        var id = await db.StringIncrementAsync(_keys.NodeCounter).ConfigureAwait(false);
-        if (id > TcpCluster.MaxNodeId)
+        for (var attempt = 0; attempt < JoinAttempts; attempt++)
         {
-            SetConnected(false, $"the node id counter {_keys.NodeCounter} passed {TcpCluster.MaxNodeId}: reset it while no node runs", null);
+            var id = await db.StringIncrementAsync(_keys.NodeCounter).ConfigureAwait(false);
+            if (id > TcpCluster.MaxNodeId)
+            {
+                SetConnected(false, $"the node id counter {_keys.NodeCounter} passed {TcpCluster.MaxNodeId}: reset it while no node runs", null);
+                return;
+            }
+
+            var claimedAt = await ClaimAsync(db, id, 0).ConfigureAwait(false);
+            if (claimedAt < 0)
+            {
+                continue; // an older node life holds it: it lived through a restart of Redis and claimed it back
+            }
+
+            // Listen before anyone can learn this id from presence.
+            foreach (var channel in new[] { _keys.AllChannel, _keys.NodeChannel(id) })
+            {
+                var queue = await subscriber.SubscribeAsync(channel).ConfigureAwait(false);
+                queue.OnMessage(Receive); // one message at a time, in the order published
+                _nodeQueues.Add(queue);
+            }
+
+            _claimedAt = claimedAt;
+            Interlocked.Exchange(ref _nodeId, id);
             return;
         }
 
-        // Listen before anyone can learn this id from presence.
-        foreach (var channel in new[] { _keys.AllChannel, _keys.NodeChannel(id) })
+        SetConnected(false, $"the {JoinAttempts} node ids drawn from {_keys.NodeCounter} were all held by other nodes", null);
+    }
+
+    /// <summary>Claims (or renews) <paramref name="id"/> for this node life: when it dates from, or -1 when an older life holds it.</summary>
+    private async Task<long> ClaimAsync(IDatabase db, long id, long claimedAt) =>
+        (long)await db.ScriptEvaluateAsync(
+            ClaimScript,
+            [_keys.Claim(id), _keys.NodeCounter],
+            [_lifeToken, claimedAt, (long)_options.PresenceExpiry.TotalMilliseconds, id]).ConfigureAwait(false);
+
+    /// <summary>
+    /// An older node life claimed this node's id back (Redis restarted and forgot the counter while that node was
+    /// away): stop listening as that id and take a new one at the next heartbeat. The server closes the clients whose
+    /// ids carry the old one, since they now name the other node.
+    /// </summary>
+    private async Task GiveUpIdAsync()
+    {
+        var lost = NodeId;
+        foreach (var queue in _nodeQueues)
         {
-            var queue = await subscriber.SubscribeAsync(channel).ConfigureAwait(false);
-            queue.OnMessage(Receive); // one message at a time, in the order published
-            _nodeQueues.Add(queue);
+            await queue.UnsubscribeAsync().ConfigureAwait(false);
         }
 
-        Interlocked.Exchange(ref _nodeId, id);
+        _nodeQueues.Clear();
+        _claimedAt = 0;
+        Interlocked.Exchange(ref _nodeId, 0);
+        SetConnected(false, $"node id {lost} is held by an older node, which claimed it back after Redis lost the id counter: this node takes a new id", null);
     }
+
+    private static string NewLifeToken() => Guid.NewGuid().ToString("N");
 
     private void Receive(ChannelMessage message)
     {

@@ -23,6 +23,9 @@ internal sealed class RedisKeys(string prefix)
     /// <summary>The channel of a group: only nodes with members listen.</summary>
     public RedisChannel GroupChannel(string group) => RedisChannel.Literal($"{prefix}:group:{group}");
 
+    /// <summary>Which node life holds an id, and since when (Redis's clock), with an expiry its heartbeat renews.</summary>
+    public RedisKey Claim(long nodeId) => $"{prefix}:claim:{nodeId}";
+
     /// <summary>A node's presence, with an expiry its heartbeat renews.</summary>
     public RedisKey Presence(long nodeId) => $"{prefix}:presence:{nodeId}";
 }

@@ -83,6 +83,18 @@ public sealed partial class TcpServer<TMessage>
     internal SendResult DeliverTo(long clientId, ReadOnlySpan<byte> packed, ReadOnlySpan<int> lengths) =>
         _clients.TryGet(clientId, out var connection) ? connection.EnqueuePacked(packed, lengths) : SendResult.NotFound;
 
+    /// <summary>Closes the local clients whose ids carry <paramref name="nodeId"/>: this node's id before the backplane changed it.</summary>
+    internal void CloseClientsOfNode(long nodeId, string reason)
+    {
+        foreach (var connection in _clients.GetSnapshot())
+        {
+            if (ClientIds.NodeOf(connection.Id) == nodeId)
+            {
+                connection.Close(reason);
+            }
+        }
+    }
+
     /// <summary>Envelopes this node published (tests count one per broadcast).</summary>
     internal long PublishedEnvelopes => _cluster?.Published ?? 0;
 

@@ -28,6 +28,7 @@ internal sealed class ClusterLink<TMessage> : IBackplaneReceiver
     private long _refused;
     private int _refusalLogged;
     private int _connected = -1;
+    private long _joinedAs; // the node id this server last gave client ids with
 
     public ClusterLink(TcpServer<TMessage> server, IBackplane backplane, Type protocolType, ILogger logger)
     {
@@ -169,6 +170,7 @@ internal sealed class ClusterLink<TMessage> : IBackplaneReceiver
 
     void IBackplaneReceiver.OnConnectionChanged(bool connected, string detail, Exception? exception)
     {
+        CloseClientsOfLostId(detail);
         if (Interlocked.Exchange(ref _connected, connected ? 1 : 0) == (connected ? 1 : 0))
         {
             return; // one log line per transition
@@ -181,6 +183,21 @@ internal sealed class ClusterLink<TMessage> : IBackplaneReceiver
         else
         {
             _server.ReportError(logger => Log.BackplaneUnavailable(logger, detail, exception), $"The backplane is unavailable ({detail}): local clients are served; sends to other nodes return BackplaneUnavailable until it is back.", exception);
+        }
+    }
+
+    /// <summary>
+    /// A backplane that changed this node's id (one that gave its id up to an older holder) leaves clients whose ids
+    /// name the old id, which now belongs to another node: sends to them would reach that node. They are closed, and
+    /// reconnect with ids of the new one.
+    /// </summary>
+    private void CloseClientsOfLostId(string detail)
+    {
+        var current = _backplane.NodeId;
+        var previous = Interlocked.Exchange(ref _joinedAs, current);
+        if (previous != 0 && previous != current)
+        {
+            _server.CloseClientsOfNode(previous, $"this node gave up its cluster id {previous}: {detail}");
         }
     }
 

@@ -35,17 +35,18 @@ public sealed class RedisCluster : IAsyncDisposable
         }
     }
 
-    public RedisBackplaneOptions BackplaneOptions() => new()
+    public RedisBackplaneOptions BackplaneOptions(string? configuration = null) => new()
     {
-        Configuration = Redis.Configuration,
+        Configuration = configuration ?? Redis.Configuration,
         ChannelPrefix = _prefix,
         HeartbeatInterval = TimeSpan.FromMilliseconds(200),
         PresenceExpiry = TimeSpan.FromSeconds(1),
     };
 
-    public async Task<ServerFixture<RecordingHandler>> AddNodeAsync()
+    /// <summary>Starts a node on this Redis, or on <paramref name="configuration"/> (a relay to it, say).</summary>
+    public async Task<ServerFixture<RecordingHandler>> AddNodeAsync(string? configuration = null)
     {
-        var node = await ServerFixture<RecordingHandler>.StartAsync(new RecordingHandler(), new TcpServerOptions { Backplane = new RedisBackplane(BackplaneOptions()) }, new LineProtocol());
+        var node = await ServerFixture<RecordingHandler>.StartAsync(new RecordingHandler(), new TcpServerOptions { Backplane = new RedisBackplane(BackplaneOptions(configuration)) }, new LineProtocol());
         Nodes.Add(node);
         return node;
     }

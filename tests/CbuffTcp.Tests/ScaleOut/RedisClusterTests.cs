@@ -163,6 +163,42 @@ public partial class RedisClusterTests
         Assert.Equal("welcome to the cluster", await early.ReadLineAsync()); // broadcasts reach the clients it had before joining
     }
 
+    [Fact]
+    public async Task A_node_that_drew_the_id_of_a_node_cut_off_while_Redis_lost_its_keys_gives_it_back_and_takes_a_new_one()
+    {
+        await using var cluster = await RedisCluster.StartAsync(0);
+        await using var relay = new TcpRelay(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, cluster.Redis.Port));
+        var survivor = await cluster.AddNodeAsync($"127.0.0.1:{relay.EndPoint.Port}");
+        await cluster.WaitUntilAllSeeAsync(1);
+        var id = survivor.Server.Cluster!.NodeId;
+
+        relay.Cut();
+        await Eventually.TrueAsync(() => !survivor.Server.Cluster.IsConnected, "the survivor sees Redis gone");
+        await cluster.Redis.CommandAsync("FLUSHALL"); // what a restart without persistence leaves: no id counter, no claims
+        var late = await cluster.AddNodeAsync();
+        await Eventually.TrueAsync(() => late.Server.Cluster!.IsConnected, "the late node joins");
+        Assert.Equal(id, late.Server.Cluster!.NodeId); // the counter was gone and the survivor away: it drew the same id
+        using var drewIt = await late.ConnectAsync();
+        await late.Handler.WaitForNthAsync("connected", 1);
+        var named = late.ClientIdOf(drewIt);
+        Assert.Equal(id, TcpCluster.NodeIdOf(named));
+
+        relay.Restore();
+        await cluster.WaitUntilAllSeeAsync(2, timeoutSeconds: 60);
+        Assert.Equal(id, survivor.Server.Cluster.NodeId); // the older holder keeps its id
+        Assert.NotEqual(id, late.Server.Cluster.NodeId);
+        var closed = (await late.Handler.WaitForAsync("disconnected", named)).Reason!.Value;
+        Assert.Equal(DisconnectReason.ClosedLocally, closed.Reason); // its id now names a client of the survivor
+        Assert.Contains($"gave up its cluster id {id}", closed.Detail, StringComparison.Ordinal);
+
+        using var again = await late.ConnectAsync();
+        await late.Handler.WaitForNthAsync("connected", 2);
+        var renamed = late.ClientIdOf(again);
+        Assert.Equal(late.Server.Cluster.NodeId, TcpCluster.NodeIdOf(renamed));
+        Assert.Equal(SendResult.Forwarded, survivor.Server.SendToClient(renamed, Line("from the survivor")));
+        Assert.Equal("from the survivor", await again.ReadLineAsync());
+    }
+
     private static System.Buffers.ReadOnlySequence<byte> Line(string text) => new(System.Text.Encoding.UTF8.GetBytes(text));
 
     /// <summary>PUBSUB NUMSUB's count for one channel: how many nodes listen to it.</summary>
