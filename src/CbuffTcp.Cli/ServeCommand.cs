@@ -47,7 +47,7 @@ internal static class ServeCommand
             return failed;
         }
 
-        var log = new ServeLog(Console.Out);
+        await using var log = new ServeLog(Console.Out);
         var handler = new ServeHandler(options.Mode, log);
         var server = new TcpServer<ReadOnlySequence<byte>>(protocol, handler, serverOptions);
 
@@ -85,6 +85,7 @@ internal static class ServeCommand
             log.Info($"stopping ({server.ClientCount} clients)");
             await server.StopAsync().ConfigureAwait(false);
             log.Info("stopped");
+            await log.CompleteAsync().ConfigureAwait(false); // every line out before the status line goes
         }
 
         return 0;
