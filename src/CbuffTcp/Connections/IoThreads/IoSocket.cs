@@ -213,15 +213,7 @@ internal sealed class IoSocket : ConnectionTransport
                 throw new SocketException((int)error);
             }
 
-            if (writable is null)
-            {
-                WritableSignal();
-                continue; // edges count from now: try again before waiting for one
-            }
-
-            // The socket's send buffer is full: wait for the peer to take some (an EPOLLOUT edge).
-            writable.Drained(snapshot);
-            await writable.WaitAsync().ConfigureAwait(false);
+            await WritableAsync(writable, snapshot).ConfigureAwait(false);
         }
     }
 
@@ -261,16 +253,25 @@ internal sealed class IoSocket : ConnectionTransport
                 throw new SocketException((int)SocketCalls.ErrorOf(errno));
             }
 
-            if (writable is null)
-            {
-                WritableSignal();
-                continue; // edges count from now: try again before waiting for one
-            }
-
-            // The socket's send buffer is full: wait for the peer to take some (an EPOLLOUT edge).
-            writable.Drained(snapshot);
-            await writable.WaitAsync().ConfigureAwait(false);
+            await WritableAsync(writable, snapshot).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A send found the socket's buffer full: waits for the peer to take some (an EPOLLOUT edge since
+    /// <paramref name="snapshot"/>). Without a signal yet, it makes one and returns at once: edges count from now, so the
+    /// send tries again before it waits for one.
+    /// </summary>
+    private ValueTask<int> WritableAsync(ReadinessSignal? writable, long snapshot)
+    {
+        if (writable is null)
+        {
+            WritableSignal();
+            return new ValueTask<int>(0);
+        }
+
+        writable.Drained(snapshot);
+        return writable.WaitAsync();
     }
 
     /// <summary>
