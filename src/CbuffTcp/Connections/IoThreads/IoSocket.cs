@@ -39,7 +39,7 @@ internal sealed class IoSocket : ConnectionTransport
     }
 
     private IoSocket(Socket socket, IoLoop loop, bool connected)
-        : base(connected ? socket.RemoteEndPoint : null, connected ? socket.LocalEndPoint : null)
+        : base(connected ? socket.RemoteEndPoint : null, connected ? SharedLocalEndPoints.Of(socket.LocalEndPoint) : null)
     {
         // It stays in blocking mode: each call here is non-blocking by its flags (SocketCalls).
         _handle = socket.SafeHandle;
