@@ -62,7 +62,7 @@ public sealed class RedisBackplane : IBackplane
     private int _reported = -1; // the state last told to the receiver: -1 none yet, 0 down, 1 up
     private long _nodeId;
     private long _claimedAt; // when this node life claimed its id (Redis's clock, ms): the older claim keeps an id
-    private string _lifeToken = NewLifeToken();
+    private string _lifeToken = string.Empty; // new at each start: a server started again is a new node life
 
     /// <summary>Creates a backplane; the server starts it.</summary>
     public RedisBackplane(RedisBackplaneOptions? options = null)

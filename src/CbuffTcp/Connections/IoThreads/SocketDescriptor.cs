@@ -38,13 +38,26 @@ internal sealed partial class SocketDescriptor : SafeHandle
     public int Value => (int)handle;
 
     /// <summary>FIN in both directions; also ends a pending read (epoll reports the hang-up). Nothing if already closed.</summary>
-    public void Shutdown()
+    public unsafe void Shutdown() => CallWhileOpen(&ShutdownBoth);
+
+    /// <summary>RST and close: linger 0 makes the close reset the connection instead of flushing.</summary>
+    public unsafe void Reset()
+    {
+        CallWhileOpen(&LingerZero); // closed already: disposing is all that is left
+        Dispose();
+    }
+
+    /// <summary>
+    /// Calls <paramref name="call"/> with the descriptor while this holds a reference to it, so a close on another
+    /// thread cannot free the number (for the kernel to give to a new socket) in between; nothing once it is closed.
+    /// </summary>
+    private unsafe void CallWhileOpen(delegate*<int, int> call)
     {
         var added = false;
         try
         {
             DangerousAddRef(ref added);
-            _ = ShutdownCall(Value, ShutRdWr); // ENOTCONN after a reset: nothing left to shut down
+            _ = call(Value); // the kernel's answer changes nothing here: after a reset there is nothing left to end
         }
         catch (ObjectDisposedException)
         {
@@ -59,29 +72,12 @@ internal sealed partial class SocketDescriptor : SafeHandle
         }
     }
 
-    /// <summary>RST and close: linger 0 makes the close reset the connection instead of flushing.</summary>
-    public unsafe void Reset()
-    {
-        var added = false;
-        try
-        {
-            DangerousAddRef(ref added);
-            var linger = stackalloc int[2] { 1, 0 }; // struct linger { l_onoff = 1, l_linger = 0 }
-            _ = SetSocketOption(Value, SolSocket, SoLinger, linger, 2 * sizeof(int));
-        }
-        catch (ObjectDisposedException)
-        {
-            // Closed already: disposing is all that is left.
-        }
-        finally
-        {
-            if (added)
-            {
-                DangerousRelease();
-            }
-        }
+    private static int ShutdownBoth(int fd) => ShutdownCall(fd, ShutRdWr);
 
-        Dispose();
+    private static unsafe int LingerZero(int fd)
+    {
+        var linger = stackalloc int[2] { 1, 0 }; // struct linger { l_onoff = 1, l_linger = 0 }
+        return SetSocketOption(fd, SolSocket, SoLinger, linger, 2 * sizeof(int));
     }
 
     protected override bool ReleaseHandle() => CloseCall((int)handle) == 0;
