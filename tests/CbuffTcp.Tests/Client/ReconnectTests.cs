@@ -5,7 +5,6 @@ using System.Text;
 using CbuffTcp.Protocols;
 using CbuffTcp.Testing;
 using CbuffTcp.Tests.Support;
-using Microsoft.Extensions.Time.Testing;
 
 namespace CbuffTcp.Tests.Client;
 
@@ -73,14 +72,14 @@ public class ReconnectTests
         Assert.Equal(5, client.OutboxMessages);
 
         // The first attempt meets a stopped server: refused, and the next waits under twice the cap.
-        time.Advance(first.Delay);
+        await time.AdvanceOnceSetAsync(first.Delay);
         var second = await clientHandler.NextAttemptAsync();
         Assert.Equal(2, second.Attempt);
         Assert.IsType<SocketException>(second.LastError);
         Assert.InRange(second.Delay, TimeSpan.Zero, TimeSpan.FromMilliseconds(200));
 
         await host.Server.StartWithoutListenerAsync(host.EndPoint).WaitAsync(Bound);
-        time.Advance(second.Delay);
+        await time.AdvanceOnceSetAsync(second.Delay);
         var reconnected = await clientHandler.WaitForReconnectedAsync();
         Assert.Equal(2, reconnected.Attempts);
         Assert.Equal(SendResult.Queued, client.Send(Line("after")));
@@ -145,7 +144,7 @@ public class ReconnectTests
                 client.Send(Line("b"));
             }
 
-            time.Advance(attempt.Delay);
+            await time.AdvanceOnceSetAsync(attempt.Delay);
         }
 
         var failed = await clientHandler.WaitForFailedAsync();
@@ -166,7 +165,7 @@ public class ReconnectTests
 
         Assert.Equal(SendResult.Closed, client.Send(Line("dropped")));
         await host.Server.StartWithoutListenerAsync(host.EndPoint).WaitAsync(Bound);
-        time.Advance(attempt.Delay);
+        await time.AdvanceOnceSetAsync(attempt.Delay);
         await clientHandler.WaitForReconnectedAsync();
         Assert.Equal(SendResult.Queued, client.Send(Line("back")));
         var id = (await serverHandler.WaitForNthAsync("connected", 2)).ClientId;
@@ -210,9 +209,9 @@ public class ReconnectTests
     }
 
     /// <summary>An in-memory server (recording what it receives) and a connected client with reconnect on, on a fake clock.</summary>
-    private static async Task<(FakeTimeProvider Time, InMemoryServer<ReadOnlySequence<byte>> Host, RecordingHandler ServerHandler, ReconnectingHandler ClientHandler, TcpClient<ReadOnlySequence<byte>> Client)> StartAsync(ReconnectOptions reconnect, string? login = null)
+    private static async Task<(WatchedClock Time, InMemoryServer<ReadOnlySequence<byte>> Host, RecordingHandler ServerHandler, ReconnectingHandler ClientHandler, TcpClient<ReadOnlySequence<byte>> Client)> StartAsync(ReconnectOptions reconnect, string? login = null)
     {
-        var time = new FakeTimeProvider();
+        var time = new WatchedClock();
         var serverHandler = new RecordingHandler();
         var host = await InMemoryServer.StartAsync(new LineProtocol(), serverHandler);
         var clientHandler = new ReconnectingHandler(login);

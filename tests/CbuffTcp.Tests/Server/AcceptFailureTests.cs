@@ -1,7 +1,6 @@
 using System.Net.Sockets;
 using System.Threading.Channels;
 using CbuffTcp.Tests.Support;
-using Microsoft.Extensions.Time.Testing;
 
 namespace CbuffTcp.Tests.Server;
 
@@ -85,15 +84,15 @@ public class AcceptFailureTests
         var attempt = 1;
         foreach (var backoff in new[] { 10, 20, 40, 80 })
         {
-            await time.TimerSetAsync(backoff); // the loop waits on its backoff now
+            await time.TimerSetAsync(TimeSpan.FromMilliseconds(backoff)); // the loop waits on its backoff now
             Assert.False(failing.HasAttemptWaiting, $"attempt {attempt + 1} came before its {backoff} ms backoff elapsed");
-            time.Advance(backoff);
+            time.Advance(TimeSpan.FromMilliseconds(backoff));
             Assert.Equal(++attempt, await failing.NextAttemptAsync());
         }
 
         // The sixth attempt is real again: the next client is served, and the streak was reported once.
-        await time.TimerSetAsync(160);
-        time.Advance(160);
+        await time.TimerSetAsync(TimeSpan.FromMilliseconds(160));
+        time.Advance(TimeSpan.FromMilliseconds(160));
         Assert.Equal(6, await failing.NextAttemptAsync());
         using var second = await fixture.ConnectAsync();
         await handler.WaitForNthAsync("connected", 2);
@@ -105,49 +104,12 @@ public class AcceptFailureTests
         await handler.WaitForNthAsync("connected", 3);
         Assert.Equal(7, await failing.NextAttemptAsync());
         await handler.WaitForNthAsync("error", 2);
-        await time.TimerSetAsync(10); // the shortest backoff again
-        time.Advance(10);
+        await time.TimerSetAsync(TimeSpan.FromMilliseconds(10)); // the shortest backoff again
+        time.Advance(TimeSpan.FromMilliseconds(10));
         Assert.Equal(8, await failing.NextAttemptAsync());
         using var fourth = await fixture.ConnectAsync();
         await handler.WaitForNthAsync("connected", 4);
         Assert.Equal(2, handler.Events.Count(e => e.Kind == "error"));
-    }
-
-    /// <summary>
-    /// A frozen clock that tells when a timer is set on it: advancing it before the accept loop has set its backoff
-    /// timer would move time past a timer that does not exist yet, and the retry would never come.
-    /// </summary>
-    private sealed class WatchedClock : TimeProvider
-    {
-        private readonly FakeTimeProvider _time = new();
-        private readonly Channel<TimeSpan> _set = Channel.CreateUnbounded<TimeSpan>();
-
-        public override TimeZoneInfo LocalTimeZone => _time.LocalTimeZone;
-
-        public override long TimestampFrequency => _time.TimestampFrequency;
-
-        public override DateTimeOffset GetUtcNow() => _time.GetUtcNow();
-
-        public override long GetTimestamp() => _time.GetTimestamp();
-
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        {
-            var timer = _time.CreateTimer(callback, state, dueTime, period);
-            _set.Writer.TryWrite(dueTime);
-            return timer;
-        }
-
-        /// <summary>Waits until a timer due in <paramref name="milliseconds"/> is set, skipping any other.</summary>
-        public async Task TimerSetAsync(int milliseconds)
-        {
-            var due = TimeSpan.FromMilliseconds(milliseconds);
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            while (await _set.Reader.ReadAsync(timeout.Token) != due)
-            {
-            }
-        }
-
-        public void Advance(int milliseconds) => _time.Advance(TimeSpan.FromMilliseconds(milliseconds));
     }
 
     /// <summary>Wraps the real accept: fails the next N calls with "too many open files" and signals every call.</summary>
