@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.CompilerServices;
 
 namespace CbuffTcp.Connections;
 
@@ -52,6 +53,7 @@ internal abstract class ConnectionTransport(EndPoint? remoteEndPoint, EndPoint? 
     public virtual ValueTask SendAsync(SendSegment[] segments, int count) =>
         count == 1 ? SendAsync(segments[0].Memory) : SendEachAsync(segments, count);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendEachAsync(SendSegment[] segments, int count)
     {
         for (var i = 0; i < count; i++)

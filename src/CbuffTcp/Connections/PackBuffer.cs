@@ -25,7 +25,7 @@ internal sealed class PackBuffer : IBufferWriter<byte>
     public ReadOnlySpan<byte> WrittenSpan => _buffer.AsSpan(0, _written);
 
     /// <summary>
-    /// Gives the packed bytes' array away (rented from <see cref="SendChunkPool.Default"/>; the taker returns it there), so a
+    /// Gives the packed bytes' array away (rented from <see cref="ConnectionArrayPool.Default"/>; the taker returns it there), so a
     /// large message can join a send queue without a copy, with what the budget reserved for it (<see cref="Reserved"/>,
     /// the taker's to release). The buffer starts over empty, with no array.
     /// </summary>
@@ -86,7 +86,7 @@ internal sealed class PackBuffer : IBufferWriter<byte>
     {
         if (_buffer.Length > 0)
         {
-            SendChunkPool.Default.Return(_buffer);
+            ConnectionArrayPool.Default.Return(_buffer);
         }
 
         if (_reserved > 0)
@@ -137,7 +137,7 @@ internal sealed class PackBuffer : IBufferWriter<byte>
             throw new MemoryBudgetRefusedException(reserve); // nothing changed: what was packed so far stays
         }
 
-        var grown = SendChunkPool.Default.Rent(length); // the send queues' pool: a queue that adopts this array gives it back there
+        var grown = ConnectionArrayPool.Default.Rent(length); // the send queues' pool: a queue that adopts this array gives it back there
         _buffer.AsSpan(0, _written).CopyTo(grown);
         ReturnArray();
         _buffer = grown;

@@ -27,6 +27,9 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
     // The largest first array a burst gets (see TrimForWait): room for a few 64 KiB frames and a large read.
     private const int MaxFirstArraySize = 512 * 1024;
 
+    // The connections' own pool for the runtime's shared one: a receive loop on the thread pool returns an array on
+    // another thread than it rented it on, and the shared pool keeps returns with that thread (see ConnectionArrayPool).
+    private readonly ArrayPool<byte> _pool = ConnectionArrayPool.For(pool);
     private byte[]? _array;
     private int _start;
     private int _end;
@@ -106,7 +109,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
         if (leftover > 0)
         {
             // The partial frame must stay: counted even past the budget (at most a frame; the frame timeout bounds it).
-            _array = pool.Rent(Math.Max(leftover, ConnectionSettings.MinReadSize));
+            _array = _pool.Rent(Math.Max(leftover, ConnectionSettings.MinReadSize));
             if (Cost(_array.Length) is var kept and > 0)
             {
                 budget!.Add(kept);
@@ -182,7 +185,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
             return null;
         }
 
-        var array = pool.Rent(length);
+        var array = _pool.Rent(length);
         if (Cost(array.Length) != cost)
         {
             budget?.Add(Cost(array.Length) - cost); // a pool that rounds differently from the shared one: counted all the same
@@ -193,7 +196,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
 
     private readonly void Return(byte[] array)
     {
-        pool.Return(array);
+        _pool.Return(array);
         if (Cost(array.Length) is var cost and > 0)
         {
             budget!.Release(cost); // a small array cost nothing: no shared counter touched on the common path

@@ -16,10 +16,10 @@ namespace CbuffTcp.Connections;
 /// </remarks>
 internal sealed class SendQueue : IThreadPoolWorkItem
 {
-    private const int FirstChunkSize = SendChunkPool.MinLength;
+    private const int FirstChunkSize = ConnectionArrayPool.MinLength;
 
     // Later chunks of a burst double up to this, so a long backlog of small messages is a few dozen arrays, not thousands.
-    private const int MaxChunkSize = SendChunkPool.MaxLength;
+    private const int MaxChunkSize = 64 * 1024;
 
     // A Lock, not the queue's own monitor: a contended monitor is inflated to a sync block, which the runtime may make
     // again after a collection. With the monitor, a thread-pool echo allocated 107 B per message in one CI run.
@@ -30,7 +30,7 @@ internal sealed class SendQueue : IThreadPoolWorkItem
     private readonly ArrayPool<byte> _pool;
     private readonly MemoryBudget? _budget;
 
-    // A pack buffer's array comes from SendChunkPool.Default, and the queue returns its arrays to its own pool: it can
+    // A pack buffer's array comes from ConnectionArrayPool.Default, and the queue returns its arrays to its own pool: it can
     // take one over only when that is the same pool (else the arrays would drain from one pool into the other).
     private readonly bool _adoptsPackBuffers;
 
@@ -60,9 +60,9 @@ internal sealed class SendQueue : IThreadPoolWorkItem
 
     public SendQueue(int maxBytes, int maxMessages, bool recordMessageLengths, ArrayPool<byte> pool, MemoryBudget? budget = null)
     {
-        _pool = SendChunkPool.For(pool); // keeps what a broadcast's burst needs
+        _pool = ConnectionArrayPool.For(pool); // keeps what a broadcast's burst needs
         _budget = budget;
-        _adoptsPackBuffers = ReferenceEquals(_pool, SendChunkPool.Default);
+        _adoptsPackBuffers = ReferenceEquals(_pool, ConnectionArrayPool.Default);
         _maxBytes = maxBytes;
         _maxMessages = maxMessages;
         if (recordMessageLengths)

@@ -23,7 +23,7 @@ internal sealed class SharedSendBytes
     private static int s_pooledHolders;
 
     private byte[] _array = [];
-    private ArrayPool<byte> _pool = SendChunkPool.Default;
+    private ArrayPool<byte> _pool = ConnectionArrayPool.Default;
     private int _length;
     private int _reserved;
     private MemoryBudget? _budget;
@@ -42,7 +42,7 @@ internal sealed class SharedSendBytes
         var reserved = 0;
         if (budget is not null)
         {
-            reserved = MemoryBudget.PooledLength(Math.Max(bytes.Length, SendChunkPool.MinLength));
+            reserved = MemoryBudget.PooledLength(Math.Max(bytes.Length, ConnectionArrayPool.MinLength));
             if (!budget.TryReserve(reserved))
             {
                 return null;
@@ -74,7 +74,7 @@ internal sealed class SharedSendBytes
         _pool.Return(_array);
         _budget?.Release(_reserved);
         _array = [];
-        _pool = SendChunkPool.Default;
+        _pool = ConnectionArrayPool.Default;
         _budget = null;
         if (Interlocked.Increment(ref s_pooledHolders) <= MaxPooledHolders)
         {

@@ -1,10 +1,12 @@
-using System.Runtime.CompilerServices;
 using System.Net.Sockets;
 
 namespace CbuffTcp.Connections;
 
 internal sealed class SocketTransport : ConnectionTransport
 {
+    // Made at the first send that has to wait: the rest of that write pass goes on through it.
+    private SocketSendChain? _sendChain;
+
     public SocketTransport(Socket socket)
         : base(socket.RemoteEndPoint, socket.LocalEndPoint)
     {
@@ -35,17 +37,9 @@ internal sealed class SocketTransport : ConnectionTransport
         };
     }
 
-    // Pooled builder: a send that has to wait reuses its state machine rather than allocating one.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public override async ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
-    {
-        // One call normally writes everything; the loop covers partial writes to a full socket buffer.
-        while (!buffer.IsEmpty)
-        {
-            var sent = await Socket.SendAsync(buffer, SocketFlags.None).ConfigureAwait(false);
-            buffer = buffer[sent..];
-        }
-    }
+    public override ValueTask SendAsync(ReadOnlyMemory<byte> buffer) => SocketSendChain.SendAsync(Socket, ref _sendChain, buffer, null, 0, 0);
+
+    public override ValueTask SendAsync(SendSegment[] segments, int count) => SocketSendChain.SendAsync(Socket, ref _sendChain, segments[0].Memory, segments, 1, count);
 
     public override void Shutdown() => SocketClosing.Shutdown(Socket);
 

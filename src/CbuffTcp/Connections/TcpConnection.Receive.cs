@@ -436,7 +436,7 @@ public sealed partial class TcpConnection<TMessage>
         {
             if (input.HandOver(consumed, out var reserved) is { } frames)
             {
-                queue.Enqueue(ReceivedBatch<TMessage>.OfReceiveArray(frames, _settings.BufferPool, reserved));
+                queue.Enqueue(ReceivedBatch<TMessage>.OfReceiveArray(frames, ConnectionArrayPool.For(_settings.BufferPool), reserved));
             }
         }
         else

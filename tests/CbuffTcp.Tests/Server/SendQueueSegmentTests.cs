@@ -149,7 +149,7 @@ public class SendQueueSegmentTests
                     {
                         0 => queue.TryEnqueue(packed),
                         1 => EnqueueCopy(queue, message),
-                        _ => EnqueueShared(queue, message, sharedPool ? SendChunkPool.Default : counting), // a broadcast to clients whose sends gather arrays
+                        _ => EnqueueShared(queue, message, sharedPool ? ConnectionArrayPool.Default : counting), // a broadcast to clients whose sends gather arrays
                     };
                     if (result == SendResult.Queued)
                     {
@@ -183,7 +183,7 @@ public class SendQueueSegmentTests
         var queues = Enumerable.Range(0, 3).Select(_ => new SendQueue(1 << 20, 1000, recordMessageLengths: true, ArrayPool<byte>.Shared)).ToArray();
         var bytes = Pattern(2000, 5);
         Assert.Equal(SendResult.Queued, EnqueueCopy(queues[0], Pattern(10, 1))); // a copy before it, in the first queue only
-        var shared = SharedSendBytes.Create(bytes, SendChunkPool.Default, budget)!;
+        var shared = SharedSendBytes.Create(bytes, ConnectionArrayPool.Default, budget)!;
         var reserved = budget.Used;
         foreach (var queue in queues)
         {
@@ -215,7 +215,7 @@ public class SendQueueSegmentTests
         var full = new SendQueue(1000, 1000, recordMessageLengths: false, ArrayPool<byte>.Shared);
         var discarding = new SendQueue(1 << 20, 1000, recordMessageLengths: false, ArrayPool<byte>.Shared);
         Assert.Equal(SendResult.Queued, EnqueueCopy(full, Pattern(500, 1)));
-        var shared = SharedSendBytes.Create(Pattern(2000, 3), SendChunkPool.Default, budget)!;
+        var shared = SharedSendBytes.Create(Pattern(2000, 3), ConnectionArrayPool.Default, budget)!;
 
         Assert.Equal(SendResult.QueueFull, full.TryEnqueue(shared, [2000])); // 2,500 bytes > 1,000
         Assert.Equal(SendResult.Queued, discarding.TryEnqueue(shared, [2000]));
@@ -232,7 +232,7 @@ public class SendQueueSegmentTests
         var budget = new MemoryBudget(4096);
         Assert.True(budget.TryReserve(1));
 
-        Assert.Null(SharedSendBytes.Create(Pattern(2000, 1), SendChunkPool.Default, budget)); // a 4 KiB array does not fit beside that byte
+        Assert.Null(SharedSendBytes.Create(Pattern(2000, 1), ConnectionArrayPool.Default, budget)); // a 4 KiB array does not fit beside that byte
         Assert.Equal(1, budget.Used);
     }
 

@@ -2,11 +2,13 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using CbuffTcp.Connections.IoThreads;
 
 namespace CbuffTcp.Connections;
 
 /// <summary>
-/// The send queues' arrays of 4 to 64 KiB, kept between uses for every server and client of the process, up to
+/// The arrays connections send and receive through, 4 KiB to 1 MiB: the send queues' chunks, pack buffers grown for a
+/// large message, receive buffers. Kept between uses for every server and client of the process, up to
 /// <see cref="MaxRetainedBytesPerLength"/> of each length. Other lengths go to and come from
 /// <see cref="ArrayPool{T}.Shared"/>, so an array rented from either can be returned here.
 /// </summary>
@@ -16,28 +18,39 @@ namespace CbuffTcp.Connections;
 /// every broadcast, and zeroing fresh memory (and its page faults) took a sixth of the server's CPU in the fanout
 /// benchmark (docs/profiles.md). This pool keeps what bursts need and lets go, after each full (gen 2) collection, of
 /// the arrays the interval since the one before never needed, so a process that went quiet does not hold them long.
-/// Lock-free: a queue per length. The default instance also keeps one array per length with each thread, for the
-/// rent-and-return on one thread of every echo, as the runtime's pool does.
+/// Lock-free: a queue per length.
+/// <para>
+/// The default instance also keeps one array per length with each I/O thread, for the rent-and-return on one thread of
+/// every echo. With no other thread: a connection on the thread pool rents on one thread and returns on another, and
+/// an array kept by the returning thread waits there for that thread's next rent. On a pool of many threads, arrays
+/// parked so kept the rents of the others missing: the runtime's shared pool, which keeps arrays with any thread, made a
+/// thread-pool echo of 20 KB messages allocate a receive buffer's 128 to 512 KiB arrays, 160 bytes per message, in a CI
+/// run.
+/// </para>
 /// </remarks>
-internal sealed class SendChunkPool : ArrayPool<byte>
+internal sealed class ConnectionArrayPool : ArrayPool<byte>
 {
     public const int MinLength = 4 * 1024;
-    public const int MaxLength = 64 * 1024;
+    public const int MaxLength = 1024 * 1024;
 
-    /// <summary>At most this many bytes of arrays of one length wait here (so at most 80 MiB in all, for a burst that used that many).</summary>
+    /// <summary>At most this many bytes of arrays of one length wait here (so at most 144 MiB in all, for bursts that used that many).</summary>
     public const int MaxRetainedBytesPerLength = 16 * 1024 * 1024;
 
-    private static readonly int LengthCount = BitOperations.Log2(MaxLength / MinLength) + 1; // 4, 8, 16, 32, 64 KiB
+    private static readonly int LengthCount = BitOperations.Log2(MaxLength / MinLength) + 1; // 4 KiB to 1 MiB: 9 lengths
 
-    public static readonly SendChunkPool Default = new(keepsOnePerThread: true, trimsAfterFullCollections: true);
+    public static readonly ConnectionArrayPool Default = new(keepsOnThisThread: static () => IoLoop.IsCurrentThread, trimsAfterFullCollections: true);
 
     [ThreadStatic]
     private static byte[]?[]? t_perThread;
 
     private readonly Bucket[] _buckets;
-    private readonly bool _keepsOnePerThread;
+    private readonly Func<bool>? _keepsOnThisThread;
 
-    internal SendChunkPool(int maxRetainedBytesPerLength = MaxRetainedBytesPerLength, bool keepsOnePerThread = false, bool trimsAfterFullCollections = false)
+    /// <param name="maxRetainedBytesPerLength">The bound of each length's queue.</param>
+    /// <param name="keepsOnThisThread">True on a thread that keeps one array of each length for itself (a thread that
+    /// rents what it returns); null: none does.</param>
+    /// <param name="trimsAfterFullCollections">Whether full collections trim it.</param>
+    internal ConnectionArrayPool(int maxRetainedBytesPerLength = MaxRetainedBytesPerLength, Func<bool>? keepsOnThisThread = null, bool trimsAfterFullCollections = false)
     {
         _buckets = new Bucket[LengthCount];
         for (var i = 0; i < LengthCount; i++)
@@ -46,14 +59,14 @@ internal sealed class SendChunkPool : ArrayPool<byte>
             _buckets[i] = new Bucket(length, Math.Max(1, maxRetainedBytesPerLength / length));
         }
 
-        _keepsOnePerThread = keepsOnePerThread;
+        _keepsOnThisThread = keepsOnThisThread;
         if (trimsAfterFullCollections)
         {
             _ = new TrimAfterFullCollections(this);
         }
     }
 
-    /// <summary>Where send queues with <paramref name="configured"/> as their buffer pool get their arrays: here for the runtime's shared pool, else that pool (tests count rentals through one).</summary>
+    /// <summary>Where connections with <paramref name="configured"/> as their buffer pool get their arrays: here for the runtime's shared pool, else that pool (tests count rentals through one).</summary>
     public static ArrayPool<byte> For(ArrayPool<byte> configured) => ReferenceEquals(configured, ArrayPool<byte>.Shared) ? Default : configured;
 
     /// <summary>Arrays waiting here now, of every length (the ones kept with threads not counted).</summary>
@@ -67,7 +80,7 @@ internal sealed class SendChunkPool : ArrayPool<byte>
             return ArrayPool<byte>.Shared.Rent(minimumLength);
         }
 
-        if (_keepsOnePerThread && t_perThread?[index] is { } kept)
+        if (_keepsOnThisThread is not null && t_perThread?[index] is { } kept && _keepsOnThisThread())
         {
             t_perThread[index] = null;
             return kept;
@@ -103,7 +116,7 @@ internal sealed class SendChunkPool : ArrayPool<byte>
             Array.Clear(array);
         }
 
-        if (_keepsOnePerThread)
+        if (_keepsOnThisThread is not null && _keepsOnThisThread())
         {
             var perThread = t_perThread ??= new byte[]?[LengthCount];
             if (perThread[index] is null)
@@ -163,13 +176,13 @@ internal sealed class SendChunkPool : ArrayPool<byte>
     /// It holds the pool through a weak handle of its own (a WeakReference object would be finalized along with it),
     /// and ends with the pool.
     /// </summary>
-    private sealed class TrimAfterFullCollections(SendChunkPool pool)
+    private sealed class TrimAfterFullCollections(ConnectionArrayPool pool)
     {
         private GCHandle _pool = GCHandle.Alloc(pool, GCHandleType.Weak);
 
         ~TrimAfterFullCollections()
         {
-            if (_pool.Target is not SendChunkPool target)
+            if (_pool.Target is not ConnectionArrayPool target)
             {
                 _pool.Free();
                 return;

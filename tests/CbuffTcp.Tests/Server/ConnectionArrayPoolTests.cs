@@ -5,13 +5,13 @@ using CbuffTcp.Connections;
 namespace CbuffTcp.Tests.Server;
 
 /// <summary>
-/// The send queues' pool keeps what a burst rented (a broadcast to many idle clients rents an array for each), up to
+/// The connections' pool keeps what a burst rented (a broadcast to many idle clients rents an array for each), up to
 /// its bound, hands the same arrays out again without allocating, and lets go of what a whole interval between full
-/// collections never needed.
+/// collections never needed. Only the threads it is told of keep arrays for themselves.
 /// </summary>
-public class SendChunkPoolTests
+public class ConnectionArrayPoolTests
 {
-    private const int Chunk = SendChunkPool.MinLength;
+    private const int Chunk = ConnectionArrayPool.MinLength;
 
     [Theory]
     [InlineData(1, 4096)]
@@ -19,9 +19,11 @@ public class SendChunkPoolTests
     [InlineData(4097, 8192)]
     [InlineData(40_000, 65_536)]
     [InlineData(65_536, 65_536)]
-    public void Rents_arrays_of_4_to_64_KiB_that_fit(int asked, int length)
+    [InlineData(300_000, 524_288)]
+    [InlineData(1_048_576, 1_048_576)]
+    public void Rents_arrays_of_4_KiB_to_1_MiB_that_fit(int asked, int length)
     {
-        var pool = new SendChunkPool();
+        var pool = new ConnectionArrayPool();
 
         var array = pool.Rent(asked);
 
@@ -34,13 +36,13 @@ public class SendChunkPoolTests
     [Fact]
     public void Other_lengths_come_from_and_go_to_the_shared_pool()
     {
-        var pool = new SendChunkPool();
+        var pool = new ConnectionArrayPool();
 
-        var large = pool.Rent(SendChunkPool.MaxLength + 1);
+        var large = pool.Rent(ConnectionArrayPool.MaxLength + 1);
         pool.Return(large);
         pool.Return(ArrayPool<byte>.Shared.Rent(1024));
 
-        Assert.True(large.Length > SendChunkPool.MaxLength);
+        Assert.True(large.Length > ConnectionArrayPool.MaxLength);
         Assert.Equal(0, pool.Retained);
     }
 
@@ -48,7 +50,7 @@ public class SendChunkPoolTests
     public void A_burst_returned_is_rented_again_without_allocating()
     {
         const int burst = 1_000;
-        var pool = new SendChunkPool();
+        var pool = new ConnectionArrayPool();
         var held = new byte[burst][];
         RentAndReturn(pool, held); // the first burst allocates its arrays
         var first = held.ToHashSet(ReferenceEqualityComparer.Instance);
@@ -65,7 +67,7 @@ public class SendChunkPoolTests
     [Fact]
     public void Keeps_at_most_its_bound_of_each_length()
     {
-        var pool = new SendChunkPool(maxRetainedBytesPerLength: 4 * Chunk);
+        var pool = new ConnectionArrayPool(maxRetainedBytesPerLength: 4 * Chunk);
         var held = new byte[6][];
 
         RentAndReturn(pool, held);
@@ -76,7 +78,7 @@ public class SendChunkPoolTests
     [Fact]
     public void A_trim_lets_go_of_the_arrays_the_interval_before_it_never_needed()
     {
-        var pool = new SendChunkPool();
+        var pool = new ConnectionArrayPool();
         RentAndReturn(pool, new byte[8][]);
         pool.Trim(); // the interval that ends here needed all eight
         Assert.Equal(8, pool.Retained);
@@ -103,10 +105,56 @@ public class SendChunkPoolTests
         Assert.Equal(0, pool.Retained);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)] // nothing of the pool's making stays on the test's stack
-    private static SendChunkPool FilledPoolThatTrims()
+    [Fact]
+    public void An_array_returned_on_a_thread_that_keeps_none_is_rented_on_any_other()
     {
-        var pool = new SendChunkPool(trimsAfterFullCollections: true);
+        // A thread-pool connection rents on one thread and returns on another: kept by the returning thread, the array
+        // would wait for that thread's next rent while rents elsewhere allocated.
+        var pool = new ConnectionArrayPool(keepsOnThisThread: static () => Thread.CurrentThread.Name == Keeper);
+        var array = OnNewThread(null, () => pool.Rent(Chunk));
+
+        OnNewThread(null, () =>
+        {
+            pool.Return(array);
+            return 0;
+        });
+
+        Assert.Equal(1, pool.Retained);
+        Assert.Same(array, OnNewThread(null, () => pool.Rent(Chunk)));
+    }
+
+    [Fact]
+    public void A_thread_that_keeps_arrays_gets_its_own_back_first()
+    {
+        var pool = new ConnectionArrayPool(keepsOnThisThread: static () => Thread.CurrentThread.Name == Keeper);
+        var (kept, retained, again) = OnNewThread(Keeper, () =>
+        {
+            var array = pool.Rent(Chunk);
+            pool.Return(array);
+            var retained = pool.Retained;
+            return (array, retained, pool.Rent(Chunk));
+        });
+
+        Assert.Equal(0, retained); // kept with the thread, not queued
+        Assert.Same(kept, again);
+    }
+
+    private const string Keeper = "array keeper";
+
+    /// <summary>Runs <paramref name="work"/> on a thread of its own (named <paramref name="name"/>) and returns what it returned.</summary>
+    private static T OnNewThread<T>(string? name, Func<T> work)
+    {
+        T result = default!;
+        var thread = new Thread(() => result = work()) { Name = name };
+        thread.Start();
+        Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
+        return result;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)] // nothing of the pool's making stays on the test's stack
+    private static ConnectionArrayPool FilledPoolThatTrims()
+    {
+        var pool = new ConnectionArrayPool(trimsAfterFullCollections: true);
         RentAndReturn(pool, new byte[8][]);
         return pool;
     }
