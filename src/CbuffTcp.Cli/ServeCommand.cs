@@ -47,7 +47,9 @@ internal static class ServeCommand
             return failed;
         }
 
-        await using var log = new ServeLog(Console.Out);
+        // Redirected (a file, a pipe): a writer of its own that the log flushes once per burst. Console.Out flushes
+        // every line, a write call each, and in a connect storm the log fell behind and held thousands of lines.
+        await using var log = new ServeLog(Console.IsOutputRedirected ? new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false), 64 * 1024) : Console.Out);
         var handler = new ServeHandler(options.Mode, log);
         var server = new TcpServer<ReadOnlySequence<byte>>(protocol, handler, serverOptions);
 

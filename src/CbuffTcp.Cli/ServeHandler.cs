@@ -9,7 +9,7 @@ internal sealed class ServeHandler(ServeMode mode, ServeLog log) : TcpHandler<Re
 
     public override ValueTask OnConnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection)
     {
-        log.Info($"client {connection.Id} connected from {connection.RemoteEndPoint}");
+        log.Connected(connection.Id, connection.RemoteEndPoint);
         return _chat?.JoinAsync(connection) ?? ValueTask.CompletedTask;
     }
 
@@ -42,7 +42,7 @@ internal sealed class ServeHandler(ServeMode mode, ServeLog log) : TcpHandler<Re
 
     public override ValueTask OnDisconnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection, DisconnectInfo reason)
     {
-        log.Info($"client {connection.Id} disconnected: {reason}");
+        log.Disconnected(connection.Id, reason);
         _chat?.Leave(connection, reason);
         return ValueTask.CompletedTask;
     }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text;
 using CbuffTcp.Cli;
 
@@ -52,6 +53,76 @@ public class ServeLogTests
         Assert.Equal($"{Logged - written} log lines dropped: the console did not keep up", lines[^1]);
         Assert.InRange(written, 60_000, Logged - 1);
         Assert.Equal(Enumerable.Range(0, written).Select(i => $"line {i}"), lines[1..^1]); // the first ones, in order
+    }
+
+    [Fact]
+    public async Task Connects_and_disconnects_read_as_the_endpoint_and_reason_would_print_themselves()
+    {
+        var console = new StringWriter();
+        var log = new ServeLog(console);
+        var v4 = new IPEndPoint(IPAddress.Parse("203.0.113.7"), 51234);
+        var v6 = new IPEndPoint(IPAddress.Parse("2001:db8::1"), 9000);
+        var reasons = new[] { new DisconnectInfo(DisconnectReason.RemoteClosed, ""), new DisconnectInfo(DisconnectReason.FrameTooLarge, "frame of 9 bytes") };
+
+        log.Connected(1, v4);
+        log.Connected(long.MaxValue, v6);
+        log.Disconnected(1, reasons[0]);
+        log.Disconnected(2, reasons[1]);
+        await log.CompleteAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        var lines = console.ToString().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(lines, line => Assert.Matches(@"^\d\d:\d\d:\d\d\.\d\d\d ", line));
+        Assert.Equal(
+            [$"client 1 connected from {v4}", $"client {long.MaxValue} connected from {v6}", $"client 1 disconnected: {reasons[0]}", $"client 2 disconnected: {reasons[1]}"],
+            lines.Select(line => line[13..]));
+    }
+
+    [Fact]
+    public async Task Logging_a_connect_allocates_nothing_on_the_handlers_thread()
+    {
+        var console = new LineCounter();
+        var log = new ServeLog(console);
+        var remote = new IPEndPoint(IPAddress.Loopback, 40000);
+        for (var i = 0; i < 2_000; i++)
+        {
+            log.Connected(i, remote); // the queue grows to what a burst needs once
+        }
+
+        await console.WaitForLinesAsync(2_000); // and is empty again
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 200; i++)
+        {
+            log.Connected(i, remote);
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        await log.CompleteAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, allocated); // a formatted line per connect was 200 bytes and more, and the address kept its text
+    }
+
+    /// <summary>A console that counts the lines written to it.</summary>
+    private sealed class LineCounter : TextWriter
+    {
+        private readonly SemaphoreSlim _lines = new(0);
+
+        public override Encoding Encoding => Encoding.UTF8;
+
+        public override void Write(char value)
+        {
+            if (value == '\n')
+            {
+                _lines.Release();
+            }
+        }
+
+        public async Task WaitForLinesAsync(int count)
+        {
+            for (var i = 0; i < count; i++)
+            {
+                Assert.True(await _lines.WaitAsync(TimeSpan.FromSeconds(10)), $"{i} of {count} lines written");
+            }
+        }
     }
 
     /// <summary>A console whose first write blocks until released, as a terminal nobody reads or a full pipe does.</summary>
