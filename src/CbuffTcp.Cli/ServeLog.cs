@@ -73,14 +73,16 @@ internal sealed class ServeLog : IAsyncDisposable
 
     private void Queue(in Entry entry)
     {
-        if (_completed || Interlocked.Increment(ref _queued) > MaxQueuedLines)
+        if (_completed)
         {
-            if (!_completed)
-            {
-                Interlocked.Decrement(ref _queued);
-            }
+            Interlocked.Increment(ref _dropped); // after CompleteAsync: no writer to take it
+            return;
+        }
 
-            Interlocked.Increment(ref _dropped); // full (or completed): never wait for the console
+        if (Interlocked.Increment(ref _queued) > MaxQueuedLines)
+        {
+            Interlocked.Decrement(ref _queued);
+            Interlocked.Increment(ref _dropped); // full: never wait for the console
             return;
         }
 

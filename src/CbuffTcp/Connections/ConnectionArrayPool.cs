@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Numerics;
 using System.Runtime.InteropServices;
-using CbuffTcp.Connections.IoThreads;
 
 namespace CbuffTcp.Connections;
 
@@ -20,8 +19,8 @@ namespace CbuffTcp.Connections;
 /// the arrays the interval since the one before never needed, so a process that went quiet does not hold them long.
 /// Lock-free: a queue per length.
 /// <para>
-/// The default instance also keeps one array per length with each I/O thread, for the rent-and-return on one thread of
-/// every echo. With no other thread: a connection on the thread pool rents on one thread and returns on another, and
+/// The default instance also keeps one array per length with each thread that asks to (<see cref="KeepArraysOnThisThread"/>:
+/// the I/O threads), for the rent-and-return on one thread of every echo. With no other thread: a connection on the thread pool rents on one thread and returns on another, and
 /// an array kept by the returning thread waits there for that thread's next rent. On a pool of many threads, arrays
 /// parked so kept the rents of the others missing: the runtime's shared pool, which keeps arrays with any thread, made a
 /// thread-pool echo of 20 KB messages allocate a receive buffer's 128 to 512 KiB arrays, 160 bytes per message, in a CI
@@ -38,19 +37,19 @@ internal sealed class ConnectionArrayPool : ArrayPool<byte>
 
     private static readonly int LengthCount = BitOperations.Log2(MaxLength / MinLength) + 1; // 4 KiB to 1 MiB: 9 lengths
 
-    public static readonly ConnectionArrayPool Default = new(keepsOnThisThread: static () => IoLoop.IsCurrentThread, trimsAfterFullCollections: true);
+    public static readonly ConnectionArrayPool Default = new(keepsOnePerThread: true, trimsAfterFullCollections: true);
 
+    // On a thread that keeps arrays (KeepArraysOnThisThread), one slot per length; null on every other thread.
     [ThreadStatic]
     private static byte[]?[]? t_perThread;
 
     private readonly Bucket[] _buckets;
-    private readonly Func<bool>? _keepsOnThisThread;
+    private readonly bool _keepsOnePerThread;
 
     /// <param name="maxRetainedBytesPerLength">The bound of each length's queue.</param>
-    /// <param name="keepsOnThisThread">True on a thread that keeps one array of each length for itself (a thread that
-    /// rents what it returns); null: none does.</param>
+    /// <param name="keepsOnePerThread">Whether threads that keep arrays keep this pool's (one instance does).</param>
     /// <param name="trimsAfterFullCollections">Whether full collections trim it.</param>
-    internal ConnectionArrayPool(int maxRetainedBytesPerLength = MaxRetainedBytesPerLength, Func<bool>? keepsOnThisThread = null, bool trimsAfterFullCollections = false)
+    internal ConnectionArrayPool(int maxRetainedBytesPerLength = MaxRetainedBytesPerLength, bool keepsOnePerThread = false, bool trimsAfterFullCollections = false)
     {
         _buckets = new Bucket[LengthCount];
         for (var i = 0; i < LengthCount; i++)
@@ -59,12 +58,18 @@ internal sealed class ConnectionArrayPool : ArrayPool<byte>
             _buckets[i] = new Bucket(length, Math.Max(1, maxRetainedBytesPerLength / length));
         }
 
-        _keepsOnThisThread = keepsOnThisThread;
+        _keepsOnePerThread = keepsOnePerThread;
         if (trimsAfterFullCollections)
         {
             _ = new TrimAfterFullCollections(this);
         }
     }
+
+    /// <summary>
+    /// From now on this thread keeps one array of each length for itself: for a thread that rents what it returns (an
+    /// I/O thread). A thread that returns what others rented must not, or what it keeps waits there while they allocate.
+    /// </summary>
+    public static void KeepArraysOnThisThread() => t_perThread ??= new byte[]?[LengthCount];
 
     /// <summary>Where connections with <paramref name="configured"/> as their buffer pool get their arrays: here for the runtime's shared pool, else that pool (tests count rentals through one).</summary>
     public static ArrayPool<byte> For(ArrayPool<byte> configured) => ReferenceEquals(configured, ArrayPool<byte>.Shared) ? Default : configured;
@@ -80,7 +85,7 @@ internal sealed class ConnectionArrayPool : ArrayPool<byte>
             return ArrayPool<byte>.Shared.Rent(minimumLength);
         }
 
-        if (_keepsOnThisThread is not null && t_perThread?[index] is { } kept && _keepsOnThisThread())
+        if (_keepsOnePerThread && t_perThread?[index] is { } kept)
         {
             t_perThread[index] = null;
             return kept;
@@ -116,14 +121,10 @@ internal sealed class ConnectionArrayPool : ArrayPool<byte>
             Array.Clear(array);
         }
 
-        if (_keepsOnThisThread is not null && _keepsOnThisThread())
+        if (_keepsOnePerThread && t_perThread is { } perThread && perThread[index] is null)
         {
-            var perThread = t_perThread ??= new byte[]?[LengthCount];
-            if (perThread[index] is null)
-            {
-                perThread[index] = array;
-                return;
-            }
+            perThread[index] = array;
+            return;
         }
 
         var bucket = _buckets[index];

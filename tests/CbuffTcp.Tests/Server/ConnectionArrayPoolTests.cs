@@ -110,24 +110,24 @@ public class ConnectionArrayPoolTests
     {
         // A thread-pool connection rents on one thread and returns on another: kept by the returning thread, the array
         // would wait for that thread's next rent while rents elsewhere allocated.
-        var pool = new ConnectionArrayPool(keepsOnThisThread: static () => Thread.CurrentThread.Name == Keeper);
-        var array = OnNewThread(null, () => pool.Rent(Chunk));
+        var pool = new ConnectionArrayPool(keepsOnePerThread: true);
+        var array = OnNewThread(keeps: false, () => pool.Rent(Chunk));
 
-        OnNewThread(null, () =>
+        OnNewThread(keeps: false, () =>
         {
             pool.Return(array);
             return 0;
         });
 
         Assert.Equal(1, pool.Retained);
-        Assert.Same(array, OnNewThread(null, () => pool.Rent(Chunk)));
+        Assert.Same(array, OnNewThread(keeps: false, () => pool.Rent(Chunk)));
     }
 
     [Fact]
     public void A_thread_that_keeps_arrays_gets_its_own_back_first()
     {
-        var pool = new ConnectionArrayPool(keepsOnThisThread: static () => Thread.CurrentThread.Name == Keeper);
-        var (kept, retained, again) = OnNewThread(Keeper, () =>
+        var pool = new ConnectionArrayPool(keepsOnePerThread: true);
+        var (kept, retained, again) = OnNewThread(keeps: true, () =>
         {
             var array = pool.Rent(Chunk);
             pool.Return(array);
@@ -139,13 +139,19 @@ public class ConnectionArrayPoolTests
         Assert.Same(kept, again);
     }
 
-    private const string Keeper = "array keeper";
-
-    /// <summary>Runs <paramref name="work"/> on a thread of its own (named <paramref name="name"/>) and returns what it returned.</summary>
-    private static T OnNewThread<T>(string? name, Func<T> work)
+    /// <summary>Runs <paramref name="work"/> on a thread of its own (one that keeps arrays, or not) and returns what it returned.</summary>
+    private static T OnNewThread<T>(bool keeps, Func<T> work)
     {
         T result = default!;
-        var thread = new Thread(() => result = work()) { Name = name };
+        var thread = new Thread(() =>
+        {
+            if (keeps)
+            {
+                ConnectionArrayPool.KeepArraysOnThisThread();
+            }
+
+            result = work();
+        });
         thread.Start();
         Assert.True(thread.Join(TimeSpan.FromSeconds(10)));
         return result;

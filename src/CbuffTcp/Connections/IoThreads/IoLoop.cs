@@ -122,6 +122,7 @@ internal sealed unsafe class IoLoop
     private void Run()
     {
         t_isIoThread = true;
+        ConnectionArrayPool.KeepArraysOnThisThread(); // this thread rents what it returns: each echo's send array
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEventsPerWait * EpollInterop.EventSize));
         var lastEventAt = 0L;
         while (true)
