@@ -241,7 +241,19 @@ public class ReconnectTests
             return _attempts.ElementAt(_taken++);
         }
 
-        public Task<(long ClientId, int Attempts)> WaitForReconnectedAsync(double timeoutSeconds = 10) => _reconnected.Task.WaitAsync(TimeSpan.FromSeconds(timeoutSeconds));
+        public async Task<(long ClientId, int Attempts)> WaitForReconnectedAsync(double timeoutSeconds = 10)
+        {
+            try
+            {
+                return await _reconnected.Task.WaitAsync(TimeSpan.FromSeconds(timeoutSeconds));
+            }
+            catch (TimeoutException)
+            {
+                // What the client tried, for a failure seen once in CI: an attempt that failed after all, or none.
+                var tried = string.Join("; ", _attempts.Select(a => $"attempt {a.Attempt} after {a.Delay.TotalMilliseconds} ms, last error: {a.LastError?.Message ?? "none"}"));
+                throw new TimeoutException($"no reconnect within {timeoutSeconds} s. Attempts: {tried}");
+            }
+        }
 
         public Task<(int Attempts, Exception? LastError, int Dropped)> WaitForFailedAsync() => _failed.Task.WaitAsync(Bound);
 
