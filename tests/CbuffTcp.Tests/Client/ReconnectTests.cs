@@ -266,9 +266,11 @@ public class ReconnectTests
 
         public ValueTask OnReconnectedAsync(TcpConnection<ReadOnlySequence<byte>> connection, int attempts)
         {
-            if (login is not null)
+            // A refusal fails the wait with its reason (an assert here would only reach the client's error report).
+            if (login is not null && connection.Send(Line(login)) is var sent and not SendResult.Queued)
             {
-                Assert.Equal(SendResult.Queued, connection.Send(Line(login)));
+                _reconnected.TrySetException(new InvalidOperationException($"the login after the reconnect was refused: {sent}"));
+                return ValueTask.CompletedTask;
             }
 
             _reconnected.TrySetResult((connection.Id, attempts));
