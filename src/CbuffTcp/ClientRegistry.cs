@@ -6,7 +6,7 @@ namespace CbuffTcp;
 /// <summary>
 /// The live connections of a server, by id. Lookups are lock-free; broadcast walks a snapshot array that is rebuilt
 /// only after the set changed, so a broadcast allocates nothing while the set is stable, and costs at most one extra
-/// pass over the clients when they churn.
+/// pass over the clients when they churn. A removal drops the snapshot, so an ended connection is not kept by it.
 /// </summary>
 internal sealed class ClientRegistry<TMessage>
 {
@@ -39,6 +39,9 @@ internal sealed class ClientRegistry<TMessage>
 
         Interlocked.Decrement(ref _count);
         Interlocked.Increment(ref _version);
+        // The last snapshot is stale now, and it would keep this connection (and all it references) alive until the
+        // next broadcast or heartbeat rebuilt it: never, on a server that broadcast once and runs no timeouts.
+        Volatile.Write(ref _snapshot, null);
         return true;
     }
 
@@ -60,8 +63,15 @@ internal sealed class ClientRegistry<TMessage>
         var connections = new TcpConnection<TMessage>[values.Count];
         values.CopyTo(connections, 0); // not a spread: that goes through System.Linq, loaded for nothing else
         snapshot = new Snapshot(version, connections);
-        Volatile.Write(ref _snapshot, snapshot);
-        return snapshot.Connections;
+        Interlocked.Exchange(ref _snapshot, snapshot); // a full fence: the check below cannot read the version before this store
+        if (Volatile.Read(ref _version) != version)
+        {
+            // A removal raced with this rebuild and may have dropped the snapshot before it was stored: drop it again,
+            // or it could keep the removed connection alive.
+            Interlocked.CompareExchange(ref _snapshot, null, snapshot);
+        }
+
+        return connections;
     }
 
     private sealed record Snapshot(int Version, TcpConnection<TMessage>[] Connections);

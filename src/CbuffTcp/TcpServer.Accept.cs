@@ -451,6 +451,9 @@ public sealed partial class TcpServer<TMessage>
         }
     }
 
+    /// <summary>Connections admitted and not yet at their end (the owner told, after the last callback). For tests.</summary>
+    internal int ConnectionsNotEnded => Math.Max(0, Volatile.Read(ref _connectionTaskCount) - 1); // the accept loop holds one count
+
     private void ConnectionTaskEnded()
     {
         if (Interlocked.Decrement(ref _connectionTaskCount) == 0)

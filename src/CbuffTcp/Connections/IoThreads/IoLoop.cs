@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace CbuffTcp.Connections.IoThreads;
@@ -147,29 +148,39 @@ internal sealed unsafe class IoLoop
 
             for (var i = 0; i < count; i++)
             {
-                var token = EpollInterop.DataAt(events, i);
-                var socket = Volatile.Read(ref _slots)[(int)(uint)token];
-                if (socket is null || socket.Token != token)
-                {
-                    continue; // closed since the event was queued
-                }
-
-                Volatile.Write(ref _current, socket); // for the watchdog: a handler that blocks is seen stuck on this socket
-                try
-                {
-                    socket.OnEvents(EpollInterop.EventsAt(events, i));
-                }
-                catch (Exception ex)
-                {
-                    // A continuation that throws would be a CbuffTcp bug; the thread serves other sockets regardless.
-                    Interlocked.Increment(ref s_unexpectedErrors);
-                    Report(ex);
-                }
-
-                Volatile.Write(ref _current, null);
-                Volatile.Write(ref _handled, _handled + 1); // only this thread writes
+                Dispatch(EpollInterop.DataAt(events, i), EpollInterop.EventsAt(events, i));
             }
         }
+    }
+
+    /// <summary>
+    /// Hands one event to its socket. A method of its own: a socket held in <see cref="Run"/>'s frame (a local in a
+    /// try block stays reported to the GC) would keep the last socket handled, and its ended connection, alive while the
+    /// thread sleeps in epoll_wait.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Dispatch(ulong token, uint events)
+    {
+        var socket = Volatile.Read(ref _slots)[(int)(uint)token];
+        if (socket is null || socket.Token != token)
+        {
+            return; // closed since the event was queued
+        }
+
+        Volatile.Write(ref _current, socket); // for the watchdog: a handler that blocks is seen stuck on this socket
+        try
+        {
+            socket.OnEvents(events);
+        }
+        catch (Exception ex)
+        {
+            // A continuation that throws would be a CbuffTcp bug; the thread serves other sockets regardless.
+            Interlocked.Increment(ref s_unexpectedErrors);
+            Report(ex);
+        }
+
+        Volatile.Write(ref _current, null);
+        Volatile.Write(ref _handled, _handled + 1); // only this thread writes
     }
 
     private static void Report(Exception exception)
