@@ -33,7 +33,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
     private byte[]? _array;
     private int _start;
     private int _end;
-    private long _receivedSinceWait;
+    private int _receivedSinceWait; // up to the largest first array: all a wait's trim asks of it (and an int packs the struct to 48 bytes)
     private int _firstArraySize;
 
     /// <summary>What the budget last refused (bytes): a connection waiting for memory waits until that much may be free.</summary>
@@ -73,7 +73,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
     public void Advance(int count)
     {
         _end += count;
-        _receivedSinceWait += count;
+        _receivedSinceWait = Math.Min(_receivedSinceWait + count, MaxFirstArraySize);
     }
 
     /// <summary>
@@ -142,7 +142,7 @@ internal struct ReceiveBuffer(ArrayPool<byte> pool, int maxLength, MemoryBudget?
     {
         var burst = _receivedSinceWait;
         _receivedSinceWait = 0;
-        _firstArraySize = (int)Math.Min(BitOperations.RoundUpToPowerOf2((ulong)burst), MaxFirstArraySize);
+        _firstArraySize = (int)Math.Min(BitOperations.RoundUpToPowerOf2((uint)burst), MaxFirstArraySize);
         var length = Length;
         if (length == 0)
         {

@@ -39,7 +39,7 @@ public sealed partial class TcpConnection<TMessage>
 
     /// <summary>
     /// Created on first use, by the one thread that sets up the connection (its constructor, its PROXY header read, or
-    /// its receive loop's start).
+    /// its receive loop: at its start, or at bad input).
     /// </summary>
     private RareState Rare => _rare ??= new RareState();
 
@@ -60,5 +60,14 @@ public sealed partial class TcpConnection<TMessage>
         public SemaphoreSlim? CallbackGate;
 
         public DispatchQueue<TMessage>? DispatchQueue;
+
+        /// <summary>With AsyncReceive, the loop that runs the handler from <see cref="DispatchQueue"/>: the receive loop waits for it at the end.</summary>
+        public Task? DispatchLoop;
+
+        /// <summary>Why decoding stopped at bad input (a protocol error, a throwing <c>TryDepack</c>): the receive loop ends with it.</summary>
+        public DisconnectInfo? DecodeFailure;
+
+        /// <summary>With AsyncReceive, how receiving ended (the peer's FIN, bad input): closed with once the dispatch loop is done.</summary>
+        public DisconnectInfo? EndedBy;
     }
 }

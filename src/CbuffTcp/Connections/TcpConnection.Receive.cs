@@ -26,9 +26,7 @@ public sealed partial class TcpConnection<TMessage>
         var readSize = ConnectionSettings.MinReadSize;
         var readsWithoutWaiting = 0;
         var readFirst = false; // the last read filled its buffer: more is likely there, so read before waiting
-        var dispatching = StartDispatching();
-        Exception? error = null;
-        DisconnectInfo? ended = null; // the peer's FIN or bad input: closed once what was decoded before it is handled
+        StartDispatching();
         try
         {
             while (!IsClosing)
@@ -82,7 +80,7 @@ public sealed partial class TcpConnection<TMessage>
                 {
                     // Closed only once every message read before the FIN is handled (with AsyncReceive too), so
                     // the replies the handler queues for them still go out before the FIN that answers it.
-                    ended = ClosedByPeer(input.Length);
+                    EndReceiving(ClosedByPeer(input.Length));
                     break;
                 }
 
@@ -94,13 +92,15 @@ public sealed partial class TcpConnection<TMessage>
                 input.Advance(received);
 
             decode:
-                var (consumed, failure) = await DecodeAsync(input.Data).ConfigureAwait(false);
+                var consumed = await DecodeAsync(input.Data).ConfigureAwait(false);
                 TakeDecoded(ref input, consumed);
-                if (failure is not null)
+                if (_rare?.DecodeFailure is { } failure)
                 {
-                    ended = failure; // bad input: read no further
+                    EndReceiving(failure); // bad input: read no further
                     break;
                 }
+
+                var consumedAny = consumed > 0; // a bool across the await below, not the count: the loop's state is every waiting connection's
 
                 if (DispatchQueue is not null)
                 {
@@ -114,11 +114,11 @@ public sealed partial class TcpConnection<TMessage>
                     decodeFirst = true; // whole frames may be left undecoded: decode them once the rate allows, before reading
                 }
 
-                NoteLeftover(consumedAny: consumed > 0, input.Length);
+                NoteLeftover(consumedAny, input.Length);
                 if (input.Length > _settings.MaxFrameSize + (long)ConnectionSettings.ReceiveSlack / 2)
                 {
                     // The protocol has buffered past the frame limit without finding a message.
-                    ended = FrameTooLarge(input.Length);
+                    EndReceiving(FrameTooLarge(input.Length));
                     break;
                 }
 
@@ -135,13 +135,13 @@ public sealed partial class TcpConnection<TMessage>
         {
             if (!IsClosing)
             {
-                error = ex;
+                BeginClose(ClassifyTransportError(ex), ex.Message);
             }
         }
         catch (Exception ex)
         {
             ReportClientError($"Receiving failed: {ex.Message}", ex);
-            error = ex;
+            BeginClose(ClassifyTransportError(ex), ex.Message);
         }
         finally
         {
@@ -149,12 +149,8 @@ public sealed partial class TcpConnection<TMessage>
             input.Release();
         }
 
-        if (error is not null)
-        {
-            BeginClose(ClassifyTransportError(error), error.Message);
-        }
-
-        if (dispatching is not null)
+        // Read through the field, not a local: a local would be a field of this loop's state in every waiting connection.
+        if (_rare?.DispatchLoop is { } dispatching)
         {
             DispatchQueue!.Complete();
             try
@@ -167,13 +163,30 @@ public sealed partial class TcpConnection<TMessage>
             }
         }
 
-        if (ended is { } reason)
+        if (_rare?.EndedBy is { } reason)
         {
             BeginClose(reason.Reason, reason.Detail);
         }
 
         // The connection's last step, run from here rather than by a method awaiting this loop (see RunAsync).
         await EndAsync(admitted: true).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The peer's FIN or bad input ends the connection once every message decoded before it is handled: at once when the
+    /// handler ran inline, after the dispatch loop with AsyncReceive (so the replies the handler queues for them still
+    /// go out before the FIN that answers it).
+    /// </summary>
+    private void EndReceiving(DisconnectInfo reason)
+    {
+        if (_rare?.DispatchLoop is null)
+        {
+            BeginClose(reason.Reason, reason.Detail);
+        }
+        else
+        {
+            Rare.EndedBy = reason;
+        }
     }
 
     /// <summary>
@@ -197,24 +210,25 @@ public sealed partial class TcpConnection<TMessage>
     private int MaxBufferedBytes => (int)Math.Min(Array.MaxLength, (long)_settings.MaxFrameSize + ConnectionSettings.ReceiveSlack);
 
     /// <summary>With AsyncReceive, starts the loop that runs the handler off the receive loop, in order.</summary>
-    private Task? StartDispatching()
+    private void StartDispatching()
     {
-        if (!_settings.AsyncReceive)
+        if (_settings.AsyncReceive)
         {
-            return null;
+            var queue = Rare.DispatchQueue = new DispatchQueue<TMessage>(_settings.AsyncReceiveQueueMaxBytes, _settings.Budget);
+            Rare.DispatchLoop = DispatchLoopAsync(queue);
         }
-
-        var queue = Rare.DispatchQueue = new DispatchQueue<TMessage>(_settings.AsyncReceiveQueueMaxBytes, _settings.Budget);
-        return DispatchLoopAsync(queue);
     }
 
     /// <summary>
     /// Decodes <paramref name="data"/> into batches of at most <see cref="ConnectionSettings.MaxBatchSize"/> and
-    /// delivers each, <paramref name="maxMessages"/> at most (the message rate's allowance). Returns the bytes of the whole frames delivered and, for bad input, the reason to
-    /// close with (reported at once; the caller closes once what was decoded before it is handled).
+    /// delivers each, <paramref name="maxMessages"/> at most (the message rate's allowance). Returns the bytes of the
+    /// whole frames delivered; for bad input, also leaves the reason to close with in <see cref="RareState.DecodeFailure"/>
+    /// (reported at once; the caller closes once what was decoded before it is handled). An int rather than a pair with
+    /// the reason: the receive loop holds this method's awaiter while every idle connection waits, and the pair's is 48
+    /// bytes (a connection's buffer is at most <see cref="Array.MaxLength"/>, so the count fits).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data, int maxMessages)
+    private async ValueTask<int> DecodeAsync(ReadOnlySequence<byte> data, int maxMessages)
     {
         var buffer = data;
         try
@@ -280,26 +294,26 @@ public sealed partial class TcpConnection<TMessage>
         }
         catch (ProtocolException ex)
         {
-            return (data.Length - buffer.Length, BadInput(ex));
+            Rare.DecodeFailure = BadInput(ex);
         }
         catch (Exception ex)
         {
             var message = $"{_protocol.GetType().Name}.TryDepack threw {ex.GetType().Name}: {ex.Message}";
             ReportHandlerError(message, ex);
-            return (data.Length - buffer.Length, new DisconnectInfo(DisconnectReason.HandlerError, message));
+            Rare.DecodeFailure = new DisconnectInfo(DisconnectReason.HandlerError, message);
         }
 
-        return (data.Length - buffer.Length, null);
+        return (int)(data.Length - buffer.Length);
     }
 
-    private ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAsync(ReadOnlySequence<byte> data) =>
+    private ValueTask<int> DecodeAsync(ReadOnlySequence<byte> data) =>
         Throttle is null ? DecodeAsync(data, int.MaxValue) : DecodeAtMessageRateAsync(data);
 
     /// <summary>
     /// <see cref="DecodeAsync(ReadOnlySequence{byte}, int)"/> under the connection's message rate: past it, waits until the limiter refills, then
     /// decodes no more messages than it allows (the rest stay in the buffer, decoded before the next read).
     /// </summary>
-    private async ValueTask<(long Consumed, DisconnectInfo? Failure)> DecodeAtMessageRateAsync(ReadOnlySequence<byte> data)
+    private async ValueTask<int> DecodeAtMessageRateAsync(ReadOnlySequence<byte> data)
     {
         var throttle = Throttle!;
         if (!throttle.HasMessages())
