@@ -149,7 +149,7 @@ public sealed partial class TcpConnection<TMessage>
             input.Release();
         }
 
-        // Read through the field, not a local: a local would be a field of this loop's state in every waiting connection.
+        // Kept in the rare state, not in a local from the loop's start: that would be a field of this loop's state in every waiting connection.
         if (_rare?.DispatchLoop is { } dispatching)
         {
             DispatchQueue!.Complete();
