@@ -3,7 +3,8 @@
 # echo (4-byte big-endian length, then the payload): plain Socket + Pipelines, Kestrel as a raw TCP server, DotNetty; and a
 # minimal C epoll echo as the floor. All built in Release, run one at a time on 127.0.0.1, cell by cell with each server in
 # turn (the order rotates each pass), each cell driven by `cbuff bench` in two regimes (the thread-pool generator, and a
-# quiet one: cells ending in -q), with the loopback ceiling measured by iperf3 in each pass. TLS cells (tls, handshakes)
+# quiet one: cells ending in -q) and by a second generator written in C (benchmarks/LoadGen/loadgen.c: cells ending in
+# -c), with the loopback ceiling measured by iperf3 in each pass. TLS cells (tls, handshakes)
 # run CbuffTcp, the sockets server over SslStream and Kestrel with its TLS middleware, on a throwaway certificate made
 # here with openssl. Writes docs/benchmarks.md.
 #
@@ -24,6 +25,8 @@ for ref in Sockets Kestrel DotNetty; do dotnet build "benchmarks/ReferenceServer
 # The floor: a minimal epoll echo in C (benchmarks/ReferenceServers/EpollC), built here with the system's cc.
 command -v cc >/dev/null 2>&1 || { echo "cc is needed for the C epoll floor (apt-get install gcc)" >&2; exit 1; }
 cc -O2 -pthread -o "$out/epoll-c" benchmarks/ReferenceServers/EpollC/echo.c
+# The second load generator, also C: no figure should hold for `cbuff bench` alone.
+cc -O2 -pthread -o "$out/loadgen" benchmarks/LoadGen/loadgen.c
 cbuff="src/CbuffTcp.Cli/bin/Release/net10.0/cbuff.dll"
 # A throwaway self-signed certificate for the TLS cells (P-256, as a production server would have).
 command -v openssl >/dev/null 2>&1 || { echo "openssl is needed for the TLS cells (apt-get install openssl)" >&2; exit 1; }
@@ -76,9 +79,10 @@ run_cell() { # server pass cell bench-args...
   before=$(cpu_ticks)
   # The quiet regime (cells ending in -q): a generator that does not spin, so the server is not kept warm by its load
   # generator's idle cores (socket continuations inline on the engine thread, no thread-pool spinning).
-  local quiet=()
-  if [[ $cell == *-q ]]; then quiet=(env DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0); fi
-  if ! "${quiet[@]}" dotnet "$cbuff" bench --port "$port" --seconds "$seconds" --warmup "$warmup" --json "$json" "$@" >"$out/bench.log" 2>&1; then
+  local generator=(dotnet "$cbuff" bench)
+  if [[ $cell == *-q ]]; then generator=(env DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 dotnet "$cbuff" bench); fi
+  if [[ $cell == *-c ]]; then generator=("$out/loadgen"); fi
+  if ! "${generator[@]}" --port "$port" --seconds "$seconds" --warmup "$warmup" --json "$json" "$@" >"$out/bench.log" 2>&1; then
     echo "  $server $cell: bench reported errors: $(grep -m1 first: "$out/bench.log" || tail -1 "$out/bench.log")" >&2
   fi
   after=$(cpu_ticks)
@@ -128,7 +132,8 @@ run_iperf3() { # pass: the loopback ceiling, measured in each pass just before t
 
 servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty epoll-c)
 tls_servers=(cbuff sockets kestrel)  # TLS connections of CbuffTcp run on the thread pool in every mode: one column
-cells=(conns lat pipe mux bulk bulk-tp c10k conns-q lat-q pipe-q mux-q c10k-q tls tls-q handshakes handshakes-q)
+cells=(conns lat pipe mux bulk bulk-tp c10k conns-q lat-q pipe-q mux-q c10k-q conns-c lat-c pipe-c mux-c bulk-c c10k-c tls tls-q
+  handshakes handshakes-q)
 cell_args() {
   case "$1" in
     bulk-tp) echo "--connections 1 --size 65536 --depth 4" ;;
@@ -142,6 +147,8 @@ cell_args() {
     mux) echo "--connections 100 --size 32 --depth 16" ;;
     bulk) echo "--connections 1 --size 65536 --depth 4 --io inline" ;;
     *-q) echo "$(cell_args "${1%-q}") --io inline" ;;
+    # The C generator: one thread, level-triggered epoll, never spinning; it takes the same connections, size and depth.
+    *-c) cell_args "${1%-c}" | sed 's/ --io inline//' ;;
   esac
 }
 
