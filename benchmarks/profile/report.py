@@ -5,8 +5,8 @@ import re
 import sys
 
 out, seconds = sys.argv[1], sys.argv[2]
-CELLS = ["lat-q", "pipe-q", "mux-q", "conns", "conns-q", "bulk", "handshakes", "fanout"]
-SERVERS = ["cbuff", "sockets"]
+CELLS = ["lat-q", "pipe-q", "mux-q", "mux-c", "conns", "conns-q", "bulk", "handshakes", "fanout"]
+SERVERS = ["cbuff", "sockets", "kestrel"]  # Kestrel in `handshakes` only
 TOP = 12
 
 
@@ -82,9 +82,11 @@ w("# Profiles")
 w("")
 w(f"Produced by `benchmarks/profile/run.sh {seconds}`: `cbuff serve` with its defaults (the I/O threads on Linux) and the")
 w("plain-sockets reference, each under the same `cbuff bench` load as the cell of [benchmarks.md](benchmarks.md) (cells")
-w("ending in `-q` with the quiet generator: inline socket completions, no thread-pool spinning), sampled with")
+w("ending in `-q` with the quiet generator: inline socket completions, no thread-pool spinning; `mux-c` with the C load")
+w("generator, `benchmarks/LoadGen/loadgen.c`), sampled with")
 w("`perf record -e cpu-clock -g` (the server process only; JIT-compiled methods named through `DOTNET_PerfMapEnabled=1`,")
-w("with W^X off so perf can map them) and counted with `perf stat`. `handshakes` is over TLS (both servers on SslStream);")
+w("with W^X off so perf can map them) and counted with `perf stat`. `handshakes` is over TLS (every server on SslStream),")
+w("with Kestrel behind its TLS middleware as a third server;")
 w("`fanout` is CbuffTcp's alone (deliveries/s). Machine: " + platform.platform() + ", 2 cores shared with the load")
 w("generator. Percentages are of the server's samples; msg/s is what the generator saw while perf ran (perf costs a little).")
 w("")

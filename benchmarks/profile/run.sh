@@ -3,7 +3,8 @@
 # load, for the cells where CbuffTcp trails or the issue asks about, in the quiet regime (a generator that does not spin:
 # cells ending in -q) as well as the thread-pool one: perf samples the server (kernel and JIT-compiled code, with .NET's
 # perf map), perf stat counts its context switches and CPU. `fanout` is CbuffTcp's alone (the reference has no
-# broadcast); `handshakes` runs both over TLS. Writes docs/profiles.md. Bounded: about cells x 2 servers x (seconds + 5) s.
+# broadcast); `handshakes` runs both over TLS, and Kestrel with its TLS middleware too; `mux-c` is driven by the C
+# load generator (benchmarks/LoadGen/loadgen.c). Writes docs/profiles.md. Bounded: about cells x 2 servers x (seconds + 5) s.
 #
 # Usage: benchmarks/profile/run.sh [seconds=8]
 set -euo pipefail
@@ -20,7 +21,10 @@ fi
 echo "building (Release)..."
 dotnet build src/CbuffTcp.Cli -c Release -v q >/dev/null
 dotnet build benchmarks/ReferenceServers/Sockets -c Release -v q >/dev/null
+dotnet build benchmarks/ReferenceServers/Kestrel -c Release -v q >/dev/null
 cbuff="src/CbuffTcp.Cli/bin/Release/net10.0/cbuff.dll"
+# The C load generator of benchmarks/run.sh's -c cells.
+cc -O2 -pthread -o "$out/loadgen" benchmarks/LoadGen/loadgen.c
 
 # A throwaway certificate for the TLS cell, as benchmarks/run.sh makes.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out/key.pem" -out "$out/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
@@ -30,6 +34,7 @@ declare -A load=(
   [lat-q]="--connections 1 --size 32 --depth 1 --io inline"
   [pipe-q]="--connections 1 --size 32 --depth 64 --io inline"
   [mux-q]="--connections 100 --size 32 --depth 16 --io inline"
+  [mux-c]="--connections 100 --size 32 --depth 16"
   [conns]="--connections 1000 --size 32 --depth 1"
   [conns-q]="--connections 1000 --size 32 --depth 1 --io inline"
   [bulk]="--connections 1 --size 65536 --depth 4 --io inline"
@@ -37,28 +42,29 @@ declare -A load=(
   [fanout]="--mode broadcast --connections 1000 --senders 1 --size 32 --depth 64"
 )
 
-for cell in lat-q pipe-q mux-q conns conns-q bulk handshakes fanout; do
-  for server in cbuff sockets; do
+for cell in lat-q pipe-q mux-q mux-c conns conns-q bulk handshakes fanout; do
+  servers=(cbuff sockets)
+  if [ "$cell" = handshakes ]; then servers=(cbuff sockets kestrel); fi  # Kestrel: the TLS cells' reference
+  if [ "$cell" = fanout ]; then servers=(cbuff); fi  # the reference has no broadcast
+  for server in "${servers[@]}"; do
     tls=""
     mode=echo
     if [ "$cell" = handshakes ]; then tls="$out/cert.pfx"; fi
-    if [ "$cell" = fanout ]; then
-      mode=broadcast
-      if [ "$server" = sockets ]; then continue; fi
-    fi
-    if [ "$server" = cbuff ]; then
-      cmd="dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode $mode --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0${tls:+ --tls-cert $tls}"
-    else
-      cmd="dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port $tls"
-    fi
-    quiet=()
-    if [[ $cell == *-q ]]; then quiet=(env DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0); fi
+    if [ "$cell" = fanout ]; then mode=broadcast; fi
+    case $server in
+      cbuff) cmd="dotnet $cbuff serve --host 127.0.0.1 --port $port --protocol length --mode $mode --max-connections 20000 --max-connections-per-ip 20000 --idle-timeout 0 --frame-timeout 0${tls:+ --tls-cert $tls}" ;;
+      sockets) cmd="dotnet benchmarks/ReferenceServers/Sockets/bin/Release/net10.0/ref-sockets.dll $port $tls" ;;
+      kestrel) cmd="dotnet benchmarks/ReferenceServers/Kestrel/bin/Release/net10.0/ref-kestrel.dll $port $tls" ;;
+    esac
+    generator=(dotnet "$cbuff" bench)
+    if [[ $cell == *-q ]]; then generator=(env DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 dotnet "$cbuff" bench); fi
+    if [[ $cell == *-c ]]; then generator=("$out/loadgen"); fi
     # The perf map names JIT-compiled methods; W^X off keeps their code in an ordinary mapping perf can attribute.
     DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 $cmd >"$out/server.log" 2>&1 &
     pid=$!
     sleep 2
     # shellcheck disable=SC2086
-    "${quiet[@]}" dotnet "$cbuff" bench --port "$port" ${load[$cell]} --seconds "$((seconds + 2))" --warmup 1 --json "$out/$cell-$server.json" >"$out/bench.log" 2>&1 &
+    "${generator[@]}" --port "$port" ${load[$cell]} --seconds "$((seconds + 2))" --warmup 1 --json "$out/$cell-$server.json" >"$out/bench.log" 2>&1 &
     bench=$!
     sleep 2
     # perf lists the process's threads when it starts; one that exits meanwhile (the thread pool retires workers) makes
