@@ -19,25 +19,27 @@ out="$(mktemp -d)"
 results="$out/results.jsonl"
 : >"$results"
 
+install_missing() { # command debian-package: installs the package when the command is missing, or stops the run
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "installing $2..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2") >/dev/null 2>&1 || { echo "$1 is needed (apt-get install $2)" >&2; exit 1; }
+}
+install_missing cc gcc          # the C floor and the C load generator
+install_missing openssl openssl # the TLS cells' throwaway certificate
+install_missing iperf3 iperf3   # the loopback ceiling
+
 echo "building (Release)..."
 dotnet build src/CbuffTcp.Cli -c Release -v q >/dev/null
 for ref in Sockets Kestrel DotNetty; do dotnet build "benchmarks/ReferenceServers/$ref" -c Release -v q >/dev/null; done
 # The floor: a minimal epoll echo in C (benchmarks/ReferenceServers/EpollC), built here with the system's cc.
-command -v cc >/dev/null 2>&1 || { echo "cc is needed for the C epoll floor (apt-get install gcc)" >&2; exit 1; }
 cc -O2 -pthread -o "$out/epoll-c" benchmarks/ReferenceServers/EpollC/echo.c
 # The second load generator, also C: no figure should hold for `cbuff bench` alone.
 cc -O2 -pthread -o "$out/loadgen" benchmarks/LoadGen/loadgen.c
 cbuff="src/CbuffTcp.Cli/bin/Release/net10.0/cbuff.dll"
 # A throwaway self-signed certificate for the TLS cells (P-256, as a production server would have).
-command -v openssl >/dev/null 2>&1 || { echo "openssl is needed for the TLS cells (apt-get install openssl)" >&2; exit 1; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$out/key.pem" -out "$out/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null
 openssl pkcs12 -export -inkey "$out/key.pem" -in "$out/cert.pem" -out "$out/cert.pfx" -passout pass:
 tls=""  # set to the certificate while a TLS cell runs
-
-if ! command -v iperf3 >/dev/null 2>&1; then
-  echo "installing iperf3..."
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3) >/dev/null 2>&1 || { echo "iperf3 is needed" >&2; exit 1; }
-fi
 
 server_command() {
   case "$1" in

@@ -18,6 +18,11 @@ if ! command -v perf >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf) >/dev/null 2>&1 || { echo "perf is needed" >&2; exit 1; }
 fi
 
+if ! command -v cc >/dev/null 2>&1; then
+  echo "installing gcc (for the C load generator)..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc) >/dev/null 2>&1 || { echo "cc is needed" >&2; exit 1; }
+fi
+
 echo "building (Release)..."
 dotnet build src/CbuffTcp.Cli -c Release -v q >/dev/null
 dotnet build benchmarks/ReferenceServers/Sockets -c Release -v q >/dev/null
