@@ -133,7 +133,7 @@ run_iperf3() { # pass: the loopback ceiling, measured in each pass just before t
 }
 
 servers=(cbuff cbuff-tp sockets sockets-inline kestrel dotnetty epoll-c)
-tls_servers=(cbuff sockets kestrel)  # TLS connections of CbuffTcp run on the thread pool in every mode: one column
+tls_servers=(cbuff sockets kestrel)  # the default configuration's TLS: one column for CbuffTcp
 cells=(conns lat pipe mux bulk bulk-tp c10k conns-q lat-q pipe-q mux-q c10k-q conns-c lat-c pipe-c mux-c bulk-c c10k-c tls tls-q
   handshakes handshakes-q)
 cell_args() {

@@ -22,7 +22,8 @@ public enum IoMode
     /// handler call and replies itself, with no hand-off to the thread pool: less CPU and latency per message. The
     /// price: a handler must not block, since that stalls every connection of its I/O thread (await real I/O, or turn
     /// on <see cref="TcpConnectionOptions.AsyncReceive"/> for handlers that take long); a callback that stays longer
-    /// than <see cref="TcpConnectionOptions.BlockedThreadWarning"/> is reported. TLS connections use the thread pool.
+    /// than <see cref="TcpConnectionOptions.BlockedThreadWarning"/> is reported. A server's TLS connections run here too (the
+    /// handshake and its certificate callbacks included, which must not block either); a client's use the thread pool.
     /// After its last event an I/O thread checks for more for 50 microseconds, yielding its core between checks, before
     /// it sleeps (the process-wide runtime setting <c>CbuffTcp.IoThreads.SpinMicroseconds</c>, 0 to 1000; 0 turns it off).
     /// </summary>

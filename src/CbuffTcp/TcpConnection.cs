@@ -64,7 +64,7 @@ public sealed partial class TcpConnection<TMessage> : IBlockedThreadObserver, IQ
             Rare.CallbackGate = new SemaphoreSlim(1, 1);
         }
 
-        if (transport is IoSocket ioSocket)
+        if (transport.IoThreadSocket is { } ioSocket)
         {
             ioSocket.Observer = this;
         }

@@ -198,7 +198,7 @@ public sealed partial class TcpServer<TMessage>
         activity?.SetTag("network.peer.address", (remote as System.Net.IPEndPoint)?.Address.ToString());
         try
         {
-            var handshake = TlsHandshake.AsServerAsync(socket, _options.Tls!, _options.TlsHandshakeTimeout, settings.TimeProvider, _acceptCancellation?.Token ?? default);
+            var handshake = TlsHandshake.AsServerAsync(socket, settings.UsesIoThreads, _options.Tls!, _options.TlsHandshakeTimeout, settings.TimeProvider, _acceptCancellation?.Token ?? default);
             Interlocked.Increment(ref _tlsHandshakesStarted); // its deadline is running now
             transport = await handshake.ConfigureAwait(false);
             _metrics.TlsHandshakeEnded(started, error: null, settings.TimeProvider);
@@ -208,8 +208,7 @@ public sealed partial class TcpServer<TMessage>
             _metrics.TlsHandshakeEnded(started, ex, settings.TimeProvider);
             activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
             Interlocked.Decrement(ref _handshaking);
-            _perIp.Release(address);
-            SocketClosing.Reset(socket);
+            _perIp.Release(address); // the handshake has reset the connection
             if (ex is not OperationCanceledException)
             {
                 Interlocked.Increment(ref _tlsHandshakeFailures);

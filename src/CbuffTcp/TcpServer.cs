@@ -81,7 +81,7 @@ public sealed partial class TcpServer<TMessage> : IAsyncDisposable, IConnectionO
     /// <summary>
     /// The I/O mode plain connections run on since the last start: <see cref="IoMode.IoThreads"/> or
     /// <see cref="IoMode.ThreadPool"/>, never <see cref="IoMode.Auto"/> (resolved at start; the thread pool where I/O
-    /// threads are not available). TLS connections always use the thread pool.
+    /// threads are not available). TLS connections run in the same mode (their <c>SslStream</c> over the I/O thread's socket).
     /// </summary>
     public IoMode IoModeInUse { get; private set; }
 

@@ -43,6 +43,9 @@ internal abstract class ConnectionTransport(EndPoint? remoteEndPoint, EndPoint? 
     /// </summary>
     public virtual bool GathersSends => false;
 
+    /// <summary>The I/O thread's socket this transport runs on, if any: the thread's watchdog names its connection when stuck.</summary>
+    public virtual IoThreads.IoSocket? IoThreadSocket => null;
+
     /// <summary>Writes all of <paramref name="buffer"/>.</summary>
     public abstract ValueTask SendAsync(ReadOnlyMemory<byte> buffer);
 

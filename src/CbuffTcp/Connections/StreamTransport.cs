@@ -1,11 +1,35 @@
 using System.Net.Sockets;
+using CbuffTcp.Connections.IoThreads;
 using System.Runtime.CompilerServices;
 
 namespace CbuffTcp.Connections;
 
-/// <summary>A connection over a stream on a socket: TLS (<see cref="System.Net.Security.SslStream"/>) uses this.</summary>
-internal sealed class StreamTransport(Socket socket, Stream stream) : ConnectionTransport(socket.RemoteEndPoint, socket.LocalEndPoint)
+/// <summary>
+/// A connection over a stream on a socket: TLS (<see cref="System.Net.Security.SslStream"/>) uses this, over the runtime's
+/// socket (the thread-pool mode) or over an I/O thread's (<see cref="IoSocketStream"/>).
+/// </summary>
+internal sealed class StreamTransport : ConnectionTransport
 {
+    private readonly Stream _stream;
+    private readonly Socket? _socket;     // the runtime's socket under the stream, or
+    private readonly IoSocket? _ioSocket; // an I/O thread's
+
+    public StreamTransport(Socket socket, Stream stream)
+        : base(socket.RemoteEndPoint, socket.LocalEndPoint)
+    {
+        _socket = socket;
+        _stream = stream;
+    }
+
+    public StreamTransport(IoSocket socket, Stream stream)
+        : base(socket.RemoteEndPoint, socket.LocalEndPoint)
+    {
+        _ioSocket = socket;
+        _stream = stream;
+    }
+
+    public override IoSocket? IoThreadSocket => _ioSocket;
+
     /// <summary>
     /// The most a write pass hands the stream at once: under SslStream's largest record payload (16,354 bytes on every
     /// platform's defaults), so each write is one record.
@@ -13,15 +37,15 @@ internal sealed class StreamTransport(Socket socket, Stream stream) : Connection
     public const int JoinedLength = 16_000;
 
     // SslStream supports zero-byte reads: it waits on the socket without holding a buffer, as the socket transport does.
-    public override ValueTask<int> WaitForDataAsync() => stream.ReadAsync(Memory<byte>.Empty);
+    public override ValueTask<int> WaitForDataAsync() => _stream.ReadAsync(Memory<byte>.Empty);
 
-    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => stream.ReadAsync(buffer);
+    public override ValueTask<int> ReceiveAsync(Memory<byte> buffer) => _stream.ReadAsync(buffer);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask SendAsync(ReadOnlyMemory<byte> buffer)
     {
-        await stream.WriteAsync(buffer).ConfigureAwait(false);
-        await stream.FlushAsync().ConfigureAwait(false);
+        await _stream.WriteAsync(buffer).ConfigureAwait(false);
+        await _stream.FlushAsync().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -51,7 +75,7 @@ internal sealed class StreamTransport(Socket socket, Stream stream) : Connection
                 var segment = segments[i].Memory;
                 if (filled == 0 && segment.Length >= JoinedLength)
                 {
-                    await stream.WriteAsync(segment).ConfigureAwait(false);
+                    await _stream.WriteAsync(segment).ConfigureAwait(false);
                     continue;
                 }
 
@@ -63,7 +87,7 @@ internal sealed class StreamTransport(Socket socket, Stream stream) : Connection
                     segment = segment[take..];
                     if (filled == JoinedLength)
                     {
-                        await stream.WriteAsync(joined.AsMemory(0, filled)).ConfigureAwait(false);
+                        await _stream.WriteAsync(joined.AsMemory(0, filled)).ConfigureAwait(false);
                         filled = 0;
                     }
                 }
@@ -71,10 +95,10 @@ internal sealed class StreamTransport(Socket socket, Stream stream) : Connection
 
             if (filled > 0)
             {
-                await stream.WriteAsync(joined.AsMemory(0, filled)).ConfigureAwait(false);
+                await _stream.WriteAsync(joined.AsMemory(0, filled)).ConfigureAwait(false);
             }
 
-            await stream.FlushAsync().ConfigureAwait(false);
+            await _stream.FlushAsync().ConfigureAwait(false);
         }
         finally
         {
@@ -82,17 +106,31 @@ internal sealed class StreamTransport(Socket socket, Stream stream) : Connection
         }
     }
 
-    public override void Shutdown() => SocketClosing.Shutdown(socket);
+    public override void Shutdown()
+    {
+        if (_ioSocket is not null)
+        {
+            _ioSocket.Shutdown();
+        }
+        else
+        {
+            SocketClosing.Shutdown(_socket!);
+        }
+    }
 
     public override void Abort()
     {
-        stream.Dispose();
-        SocketClosing.Reset(socket);
+        _ioSocket?.Abort(); // before the stream: disposing that closes the I/O thread's socket with a FIN
+        _stream.Dispose();
+        if (_socket is not null)
+        {
+            SocketClosing.Reset(_socket);
+        }
     }
 
     public override void Dispose()
     {
-        stream.Dispose();
-        socket.Dispose();
+        _stream.Dispose(); // an IoSocketStream disposes its socket
+        _socket?.Dispose();
     }
 }

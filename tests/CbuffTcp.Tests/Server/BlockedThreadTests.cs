@@ -44,6 +44,33 @@ public class BlockedThreadTests
     }
 
     [IoThreadsFact]
+    public async Task A_tls_connections_handler_that_blocks_its_io_thread_is_reported_with_its_connection()
+    {
+        var handler = new SleepingHandler(TimeSpan.FromMilliseconds(1500));
+        var options = new TcpServerOptions { IoMode = IoMode.IoThreads, BlockedThreadWarning = TimeSpan.FromMilliseconds(200) }.UseTls(TestCertificates.Localhost);
+        await using var fixture = await ServerFixture<SleepingHandler>.StartAsync(handler, options, new CbuffTcp.Protocols.LineProtocol());
+        var clientOptions = new TcpClientOptions
+        {
+            Tls = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "localhost",
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate?.GetCertHashString() == TestCertificates.Localhost.GetCertHashString(),
+            },
+        };
+        var received = new RecordingHandler();
+        await using var client = new TcpClient<ReadOnlySequence<byte>>(new CbuffTcp.Protocols.LineProtocol(), received, clientOptions);
+        await client.ConnectAsync("localhost", fixture.EndPoint.Port);
+        await handler.WaitForAsync("connected");
+        var id = handler.LastConnectedId;
+
+        client.Send("sleep"u8.ToArray());
+        await received.WaitUntilAsync(_ => received.ReceivedBy(received.LastConnectedId).Any(), timeoutSeconds: 20, what: "the echo after the sleep");
+
+        var report = Assert.Single(handler.Events, e => e.Kind == "error");
+        Assert.Contains($"client {id}'s OnReceivedAsync", report.Text, StringComparison.Ordinal);
+    }
+
+    [IoThreadsFact]
     public async Task Handlers_that_return_promptly_are_never_reported()
     {
         var handler = new SleepingHandler(TimeSpan.Zero);

@@ -41,6 +41,46 @@ public class TlsTests
     }
 
     [Fact]
+    public async Task A_tls_connection_runs_its_handler_where_a_plain_one_would_on_an_io_thread_or_the_thread_pool()
+    {
+        var handler = new ThreadRecordingHandler();
+        var options = new TcpServerOptions().UseTls(TestCertificates.Localhost);
+        await using var fixture = await ServerFixture<ThreadRecordingHandler>.StartAsync(handler, options, new LineProtocol());
+        await using var client = new TcpClient<ReadOnlySequence<byte>>(new LineProtocol(), new RecordingHandler(), TrustingTestCertificate());
+        await client.ConnectAsync("localhost", fixture.EndPoint.Port);
+        for (var i = 0; i < 20; i++)
+        {
+            client.Send(Encoding.UTF8.GetBytes($"where {i}"));
+        }
+
+        await handler.WaitUntilAsync(_ => handler.ReceivedBy(handler.LastConnectedId).Count() == 20, what: "20 messages over TLS");
+        Assert.NotEmpty(handler.Threads);
+        if (fixture.Server.IoModeInUse == IoMode.IoThreads)
+        {
+            // The handshake, the reads and their decryption on the socket's I/O thread: no hand-off to the pool.
+            Assert.All(handler.Threads, t => Assert.StartsWith("CbuffTcp I/O ", t.Name, StringComparison.Ordinal));
+        }
+        else
+        {
+            Assert.All(handler.Threads, t => Assert.True(t.IsThreadPoolThread, $"{t.Name} is not a pool thread"));
+        }
+    }
+
+    /// <summary>Records the thread of each OnReceivedAsync call.</summary>
+    private sealed class ThreadRecordingHandler : RecordingHandler
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<(string? Name, bool IsThreadPoolThread)> _threads = new();
+
+        public IReadOnlyCollection<(string? Name, bool IsThreadPoolThread)> Threads => _threads;
+
+        protected override ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
+        {
+            _threads.Enqueue((Thread.CurrentThread.Name, Thread.CurrentThread.IsThreadPoolThread));
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
     public async Task A_handshake_that_completes_while_the_server_stops_is_closed_by_the_stop_not_left_to_its_timeout()
     {
         var serverHandler = new EchoHandler();

@@ -217,6 +217,8 @@ internal sealed class IoSocket : ConnectionTransport
         }
     }
 
+    public override IoSocket IoThreadSocket => this;
+
     public override bool GathersSends => true;
 
     /// <summary>A write pass of several arrays: one <c>sendmsg</c> for them all (up to <see cref="GatheredSend.MaxSegments"/>).</summary>
