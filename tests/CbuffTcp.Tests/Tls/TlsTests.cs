@@ -53,8 +53,7 @@ public class TlsTests
             client.Send(Encoding.UTF8.GetBytes($"where {i}"));
         }
 
-        await handler.WaitUntilAsync(_ => handler.ReceivedBy(handler.LastConnectedId).Count() == 20, what: "20 messages over TLS");
-        Assert.NotEmpty(handler.Threads);
+        await handler.WaitUntilAsync(_ => handler.Messages == 20, what: "20 messages over TLS, each call's thread recorded");
         if (fixture.Server.IoModeInUse == IoMode.IoThreads)
         {
             // The handshake, the reads and their decryption on the socket's I/O thread: no hand-off to the pool.
@@ -71,11 +70,17 @@ public class TlsTests
     {
         private readonly System.Collections.Concurrent.ConcurrentQueue<(string? Name, bool IsThreadPoolThread)> _threads = new();
 
+        private int _messages;
+
         public IReadOnlyCollection<(string? Name, bool IsThreadPoolThread)> Threads => _threads;
+
+        /// <summary>Messages of the calls recorded in <see cref="Threads"/>.</summary>
+        public int Messages => Volatile.Read(ref _messages);
 
         protected override ValueTask OnReceivedCoreAsync(TcpConnection<ReadOnlySequence<byte>> connection, MessageBatch<ReadOnlySequence<byte>> messages)
         {
             _threads.Enqueue((Thread.CurrentThread.Name, Thread.CurrentThread.IsThreadPoolThread));
+            Interlocked.Add(ref _messages, messages.Count); // after the thread: a waiter that sees the count sees it
             return ValueTask.CompletedTask;
         }
     }
