@@ -5,7 +5,7 @@ namespace CbuffTcp.Connections.IoThreads;
 /// <summary>
 /// An <see cref="IoSocket"/> as a <see cref="Stream"/>, for <see cref="System.Net.Security.SslStream"/> to run on: a
 /// read waits on the I/O thread's readiness and its continuation runs there, so a TLS connection's handshake, reads
-/// and decryption take no thread-pool hop, as a plain one's do not.
+/// and decryption take no thread-pool hop, like a plain connection's. A zero-byte read completes with 0, as SslStream expects.
 /// </summary>
 internal sealed class IoSocketStream(IoSocket socket) : Stream
 {
