@@ -1,6 +1,6 @@
 using System.Net.Sockets;
-using CbuffTcp.Connections.IoThreads;
 using System.Runtime.CompilerServices;
+using CbuffTcp.Connections.IoThreads;
 
 namespace CbuffTcp.Connections;
 

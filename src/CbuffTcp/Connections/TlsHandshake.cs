@@ -52,6 +52,7 @@ internal static class TlsHandshake
 
         Stream inner = ioSocket is null ? new NetworkStream(socket, ownsSocket: false) : new IoSocketStream(ioSocket);
         var ssl = new SslStream(inner, leaveInnerStreamOpen: false);
+        var transport = ioSocket is null ? new StreamTransport(socket, ssl) : new StreamTransport(ioSocket, ssl);
         using var deadline = new CancellationTokenSource(timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
 
@@ -60,32 +61,18 @@ internal static class TlsHandshake
         try
         {
             await authenticate(ssl, linked.Token).ConfigureAwait(false);
-            return ioSocket is null ? new StreamTransport(socket, ssl) : new StreamTransport(ioSocket, ssl);
+            return transport;
         }
         catch (Exception ex) when (deadline.IsCancellationRequested && (ex is OperationCanceledException || ioSocket is not null))
         {
             // On an I/O thread the reset surfaces as the read's error, not as a cancellation.
-            await ResetAsync(socket, ioSocket, ssl).ConfigureAwait(false);
+            transport.Abort();
             throw new TimeoutException($"TLS handshake did not complete within {timeout.TotalSeconds:0.###} s.");
         }
         catch
         {
-            await ResetAsync(socket, ioSocket, ssl).ConfigureAwait(false);
+            transport.Abort(); // an RST, and the stream and socket disposed
             throw;
         }
-    }
-
-    private static async ValueTask ResetAsync(Socket socket, IoSocket? ioSocket, SslStream ssl)
-    {
-        if (ioSocket is null)
-        {
-            SocketClosing.Reset(socket);
-        }
-        else
-        {
-            ioSocket.Abort(); // before the stream: disposing that would close it with a FIN
-        }
-
-        await ssl.DisposeAsync().ConfigureAwait(false);
     }
 }
